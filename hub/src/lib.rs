@@ -1,0 +1,1 @@
+//! Sync hub (placeholder until the sync work lands).

@@ -1,0 +1,1 @@
+//! Wire protocol (placeholder until the sync work lands).
