@@ -1,1 +1,41 @@
-pub fn x(){}
+//! # outreach-core
+//!
+//! The whole domain of the outreach logger, with no FFI in it: the encrypted store (SQLCipher),
+//! the CRDT documents (automerge), the query projections, validation and the offline alert
+//! check. See `ARCHITECTURE.md` at the repository root for how the pieces fit.
+//!
+//! ```no_run
+//! use outreach_core::{Store, StoreKey, Unlock, TeamSetup, StoreOptions, ShiftStart, EncounterInput};
+//! let dir = std::path::Path::new("/tmp/outreach-example");
+//! let key = StoreKey::generate(); // on a phone: from the Keystore / Keychain
+//! let mut store = Store::create(dir, Unlock::Key(key), TeamSetup::new("Test Team", &["north-beat"]), &StoreOptions::default())?;
+//! store.start_shift(ShiftStart { van: "Van 1".into(), crew: vec!["staff-a".into()], zones: vec!["north-beat".into()], at: None })?;
+//! store.log_encounter(EncounterInput::new("north-beat"))?;
+//! # Ok::<(), outreach_core::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod doc;
+pub mod error;
+pub mod key;
+pub mod model;
+pub mod normalise;
+pub mod projection;
+pub mod store;
+
+pub use api::{AuditEvent, PersonMatch, RecordClash, Settings, TeamSetup};
+pub use error::{Error, Result};
+pub use key::{KdfParams, StoreKey, Unlock};
+pub use model::*;
+pub use store::{exists as store_exists, Store, StoreOptions, SCHEMA_VERSION};
+
+/// Test support: migrations and schema description (used by the migration test).
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::store::schema::{describe, MIGRATIONS};
+    /// Runs migrations on a bare connection up to `target`.
+    pub fn migrate_to(conn: &mut rusqlite::Connection, target: u32) -> crate::Result<()> {
+        crate::store::schema::migrate_to(conn, target)
+    }
+}

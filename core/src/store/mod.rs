@@ -1,0 +1,494 @@
+//! The encrypted store: SQLCipher through rusqlite, WAL, memory-only temp storage.
+//!
+//! Files in a store directory:
+//! - `outreach.db` (+ `-wal`, `-shm`): the SQLCipher database; every page is encrypted.
+//! - `store.json`: format version, KDF parameters and salt (CLI stores), and a key check value.
+//!   None of it is secret and none of it is personal data.
+//!
+//! Opening never writes anything until the key has been proved right and the database has been
+//! read successfully, so a wrong key or a damaged file leaves the files as they were.
+
+pub(crate) mod schema;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use automerge::{ActorId, Automerge};
+use base64::Engine as _;
+use chrono::Utc;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+
+use crate::doc::{self, DocKind};
+use crate::error::{Error, Result};
+use crate::key::{KdfParams, StoreKey, Unlock};
+
+pub use schema::SCHEMA_VERSION;
+
+/// Database file name inside a store directory.
+pub const DB_FILE: &str = "outreach.db";
+/// Metadata file name inside a store directory.
+pub const META_FILE: &str = "store.json";
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
+
+/// The metadata kept beside the database (not secret).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MetaFile {
+    format: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kdf: Option<KdfFile>,
+    key_check: String,
+    #[serde(default)]
+    plaintext_for_tests: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KdfFile {
+    alg: String,
+    #[serde(flatten)]
+    params: KdfParams,
+    salt: String,
+}
+
+/// How a store is kept on disk.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Argon2id parameters used when the store is created from a passphrase.
+    pub kdf: KdfParams,
+    /// TEST ONLY: write the database without encryption, to prove that the canary scan can
+    /// find plaintext. Exists only with the `insecure-plaintext-for-tests` feature.
+    #[cfg(feature = "insecure-plaintext-for-tests")]
+    pub insecure_plaintext: bool,
+}
+
+/// An open store. Not `Sync`: wrap it in a mutex to share it between threads.
+pub struct Store {
+    pub(crate) conn: Connection,
+    pub(crate) dir: PathBuf,
+    pub(crate) device_id: String,
+    pub(crate) actor: ActorId,
+    pub(crate) user: String,
+    pub(crate) docs: HashMap<String, Automerge>,
+    pub(crate) settings: crate::api::Settings,
+    pub(crate) settings_doc: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dir", &self.dir).field("device", &self.device_id).finish()
+    }
+}
+
+/// Whether a store exists in `dir`.
+pub fn exists(dir: &Path) -> bool {
+    dir.join(META_FILE).exists() || dir.join(DB_FILE).exists()
+}
+
+fn read_meta(dir: &Path) -> Result<MetaFile> {
+    let path = dir.join(META_FILE);
+    if !path.exists() {
+        if dir.join(DB_FILE).exists() {
+            return Err(Error::Corrupt("store.json is missing".into()));
+        }
+        return Err(Error::NoStore(dir.to_path_buf()));
+    }
+    let bytes = std::fs::read(&path)?;
+    let meta: MetaFile =
+        serde_json::from_slice(&bytes).map_err(|_| Error::Corrupt("store.json is unreadable".into()))?;
+    if meta.format != 1 {
+        return Err(Error::TooNew { found: meta.format, supported: 1 });
+    }
+    Ok(meta)
+}
+
+fn resolve_key(meta: &MetaFile, unlock: Unlock<'_>) -> Result<StoreKey> {
+    let key = match unlock {
+        Unlock::Key(k) => k,
+        Unlock::Passphrase(p) => {
+            let kdf = meta
+                .kdf
+                .as_ref()
+                .ok_or_else(|| Error::State("this store is unlocked with a device key, not a passphrase".into()))?;
+            let salt = B64.decode(&kdf.salt).map_err(|_| Error::Corrupt("bad salt".into()))?;
+            StoreKey::derive(p, &salt, &kdf.params)?
+        }
+    };
+    let want = B64.decode(&meta.key_check).map_err(|_| Error::Corrupt("bad key check".into()))?;
+    let got = key.check_value();
+    // Constant-time compare.
+    if want.len() != got.len() || want.iter().zip(got.iter()).fold(0u8, |a, (x, y)| a | (x ^ y)) != 0 {
+        return Err(Error::WrongKey);
+    }
+    Ok(key)
+}
+
+fn apply_key(conn: &Connection, key: &StoreKey, plaintext: bool) -> Result<()> {
+    // SQLCipher logs "hmac check failed" and similar to stderr by default; keep stderr clean.
+    let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
+    if !plaintext {
+        let lit = key.sqlcipher_literal();
+        conn.pragma_update(None, "key", lit.as_str())?;
+    }
+    Ok(())
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA secure_delete = ON;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;",
+    )?;
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Db("could not enable WAL".into()));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Creates a new store in `dir` (created if missing; must not already hold a store).
+    pub fn create(dir: &Path, unlock: Unlock<'_>, team: crate::api::TeamSetup, opts: &StoreOptions) -> Result<Store> {
+        if exists(dir) {
+            return Err(Error::AlreadyExists(dir.to_path_buf()));
+        }
+        team.validate()?;
+        std::fs::create_dir_all(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+        let (key, kdf) = match unlock {
+            Unlock::Key(k) => (k, None),
+            Unlock::Passphrase(p) => {
+                use rand::RngCore;
+                let mut salt = [0u8; 16];
+                rand::rngs::OsRng.fill_bytes(&mut salt);
+                let k = StoreKey::derive(p, &salt, &opts.kdf)?;
+                (k, Some(KdfFile { alg: "argon2id".into(), params: opts.kdf.clone(), salt: B64.encode(salt) }))
+            }
+        };
+        #[cfg(feature = "insecure-plaintext-for-tests")]
+        let plaintext = opts.insecure_plaintext;
+        #[cfg(not(feature = "insecure-plaintext-for-tests"))]
+        let plaintext = false;
+        let meta = MetaFile { format: 1, kdf, key_check: B64.encode(key.check_value()), plaintext_for_tests: plaintext };
+        let mut conn = Connection::open_with_flags(
+            dir.join(DB_FILE),
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        apply_key(&conn, &key, plaintext)?;
+        configure(&conn)?;
+        schema::migrate_to(&mut conn, SCHEMA_VERSION)?;
+        // Write store.json last, atomically: a store without it is not a store.
+        let tmp = dir.join("store.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&meta)?)?;
+        std::fs::rename(&tmp, dir.join(META_FILE))?;
+        let device_id = uuid::Uuid::new_v4().simple().to_string();
+        let mut store = Store::from_conn(conn, dir, device_id.clone(), String::new())?;
+        store.init_team(team)?;
+        Ok(store)
+    }
+
+    /// Opens an existing store. A wrong key is [`Error::WrongKey`]; a damaged file is
+    /// [`Error::Corrupt`]; in both cases nothing on disk is changed.
+    pub fn open(dir: &Path, unlock: Unlock<'_>) -> Result<Store> {
+        let meta = read_meta(dir)?;
+        let key = resolve_key(&meta, unlock)?;
+        #[cfg(feature = "insecure-plaintext-for-tests")]
+        let plaintext = meta.plaintext_for_tests;
+        #[cfg(not(feature = "insecure-plaintext-for-tests"))]
+        let plaintext = if meta.plaintext_for_tests {
+            return Err(Error::Corrupt("store was written by a test build without encryption".into()));
+        } else {
+            false
+        };
+        let db = dir.join(DB_FILE);
+        if !db.exists() {
+            return Err(Error::Corrupt("database file is missing".into()));
+        }
+        // Read-only probe first: proves the key opens the file and the schema is readable
+        // before anything (WAL recovery, migrations) may write. SQLite may create empty -wal and
+        // -shm files even for a reader; if the probe fails, those it created are removed again
+        // so a failed open leaves the directory as it found it.
+        let side = [dir.join(format!("{DB_FILE}-wal")), dir.join(format!("{DB_FILE}-shm"))];
+        let existed: Vec<bool> = side.iter().map(|p| p.exists()).collect();
+        let probe_result = Self::probe(&db, dir, &key, plaintext);
+        if let Err(e) = probe_result {
+            for (p, had) in side.iter().zip(existed) {
+                if !had {
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+            return Err(e);
+        }
+        let mut conn = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        apply_key(&conn, &key, plaintext)?;
+        configure(&conn)?;
+        schema::migrate_to(&mut conn, SCHEMA_VERSION)?;
+        let device_id: String = conn.query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| r.get(0))?;
+        let settings_doc: String =
+            conn.query_row("SELECT value FROM meta WHERE key = 'settings_doc'", [], |r| r.get(0))?;
+        let mut store = Store::from_conn(conn, dir, device_id, settings_doc)?;
+        store.reload_settings()?;
+        Ok(store)
+    }
+
+    fn probe(db: &Path, dir: &Path, key: &StoreKey, plaintext: bool) -> Result<()> {
+        {
+            let probe = Connection::open_with_flags(
+                db,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            apply_key(&probe, key, plaintext)?;
+            probe.execute_batch("PRAGMA query_only = ON;")?;
+            let n: i64 = probe
+                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(|e| match Error::from(e) {
+                    Error::Db(s) => Error::Corrupt(s),
+                    other => other,
+                })?;
+            if n == 0 {
+                return Err(Error::Corrupt("database is empty".into()));
+            }
+            let v = schema::version(&probe)?;
+            if v > SCHEMA_VERSION {
+                return Err(Error::TooNew { found: v, supported: SCHEMA_VERSION });
+            }
+            let (pages, page_size): (i64, i64) = probe.query_row(
+                "SELECT CAST((SELECT page_count FROM pragma_page_count) AS INTEGER), CAST((SELECT page_size FROM pragma_page_size) AS INTEGER)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let file_len = std::fs::metadata(db)?.len() as i64;
+            let wal_len = std::fs::metadata(dir.join(format!("{DB_FILE}-wal"))).map(|m| m.len() as i64).unwrap_or(0);
+            if pages * page_size > file_len && wal_len == 0 {
+                return Err(Error::Corrupt("database file is truncated".into()));
+            }
+            probe
+                .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| r.get::<_, String>(0))
+                .map_err(|e| match Error::from(e) {
+                    Error::Db(s) => Error::Corrupt(s),
+                    other => other,
+                })?;
+        }
+        Ok(())
+    }
+
+    fn from_conn(conn: Connection, dir: &Path, device_id: String, settings_doc: String) -> Result<Store> {
+        // A fresh actor per session: automerge needs (actor, seq) never to repeat, and a
+        // session that crashed mid-change may have used a seq that never reached disk.
+        let mut actor = uuid::Uuid::new_v4().into_bytes().to_vec();
+        actor.truncate(16);
+        Ok(Store {
+            conn,
+            dir: dir.to_path_buf(),
+            device_id,
+            actor: ActorId::from(actor),
+            user: "device".into(),
+            docs: HashMap::new(),
+            settings: crate::api::Settings::default(),
+            settings_doc,
+        })
+    }
+
+    /// The directory the store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// This device's id (random, stable for the life of the store).
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    /// Sets the staff handle recorded in the audit log for what follows.
+    pub fn set_user(&mut self, handle: &str) -> Result<()> {
+        crate::model::check_text("user", handle, crate::model::MAX_SHORT, false)?;
+        self.user = handle.to_string();
+        Ok(())
+    }
+
+    /// Moves everything from the WAL into the main file and truncates the WAL.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Runs SQLCipher's and SQLite's integrity checks (slow on big stores).
+    pub fn integrity_check(&self) -> Result<()> {
+        let r: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if r != "ok" {
+            return Err(Error::Corrupt("integrity check failed".into()));
+        }
+        Ok(())
+    }
+
+    /// Reads a meta value.
+    #[allow(dead_code)]
+    pub(crate) fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    // ---- documents ------------------------------------------------------------------------
+
+    /// Loads a document (from the cache, or snapshot + chunks).
+    pub(crate) fn load_doc(&mut self, doc_id: &str) -> Result<Automerge> {
+        if let Some(d) = self.docs.remove(doc_id) {
+            return Ok(d);
+        }
+        load_doc_from(&self.conn, doc_id, self.actor.clone())
+    }
+
+    /// Returns a document to the cache.
+    pub(crate) fn cache_doc(&mut self, doc_id: &str, d: Automerge) {
+        if self.docs.len() >= 32 {
+            self.docs.clear();
+        }
+        self.docs.insert(doc_id.to_string(), d);
+    }
+
+    /// Applies one local change to a document, and in ONE SQLite transaction: stores the
+    /// change chunk, queues it in the outbox, updates the projections and writes the audit
+    /// events. If anything fails nothing is kept, on disk or in memory.
+    pub(crate) fn change<R>(
+        &mut self,
+        doc_id: &str,
+        kind: DocKind,
+        create: bool,
+        edit: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<R>,
+        project: impl FnOnce(&Transaction<'_>, &Automerge, &crate::api::Settings) -> Result<()>,
+        audit: &[(&str, &str, Option<&str>)],
+    ) -> Result<R> {
+        let mut d = if create { Automerge::new().with_actor(self.actor.clone()) } else { self.load_doc(doc_id)? };
+        let heads = d.get_heads();
+        let mut tx = d.transaction();
+        if create {
+            if let Err(e) = doc::write_skeleton(&mut tx, kind) {
+                tx.rollback();
+                return Err(e);
+            }
+        }
+        let out = match edit(&mut tx) {
+            Ok(o) => o,
+            Err(e) => {
+                tx.rollback();
+                if !create {
+                    self.cache_doc(doc_id, d);
+                }
+                return Err(e);
+            }
+        };
+        tx.commit();
+        let chunk = d.save_after(&heads);
+        let now = Utc::now().to_rfc3339();
+        let result: Result<()> = (|| {
+            let t = self.conn.transaction()?;
+            if create {
+                t.execute(
+                    "INSERT INTO docs (doc_id, kind, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+                    params![doc_id, kind.as_str(), now],
+                )?;
+            }
+            store_chunk(&t, doc_id, &chunk, &d)?;
+            t.execute("INSERT INTO outbox (doc_id, data, created_at) VALUES (?1, ?2, ?3)", params![doc_id, chunk, now])?;
+            project(&t, &d, &self.settings)?;
+            for (action, entity, id) in audit {
+                t.execute(
+                    "INSERT INTO audit (at, device, actor, action, entity, entity_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![now, self.device_id, self.user, action, entity, id],
+                )?;
+            }
+            t.commit()?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                self.cache_doc(doc_id, d);
+                Ok(out)
+            }
+            // The in-memory document is dropped: the next load reads what the disk holds.
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Appends an audit event in its own transaction (views, exports).
+    pub(crate) fn audit(&self, action: &str, entity: &str, id: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO audit (at, device, actor, action, entity, entity_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![Utc::now().to_rfc3339(), self.device_id, self.user, action, entity, id],
+        )?;
+        Ok(())
+    }
+
+    /// Ids and kinds of every document held.
+    pub(crate) fn doc_ids(&self) -> Result<Vec<(String, DocKind)>> {
+        let mut st = self.conn.prepare("SELECT doc_id, kind FROM docs ORDER BY doc_id")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = vec![];
+        for row in rows {
+            let (id, kind) = row?;
+            out.push((id, DocKind::parse(&kind)?));
+        }
+        Ok(out)
+    }
+
+    /// Number of changes queued for upload.
+    pub fn outbox_len(&self) -> Result<u64> {
+        Ok(self.conn.query_row("SELECT count(*) FROM outbox", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// Sizes of a document on disk: (snapshot bytes, chunk bytes, chunk count).
+    pub fn doc_storage(&self, doc_id: &str) -> Result<(u64, u64, u64)> {
+        Ok(self.conn.query_row(
+            "SELECT snapshot_len, chunks_len, (SELECT count(*) FROM doc_chunks WHERE doc_id = ?1) FROM docs WHERE doc_id = ?1",
+            [doc_id],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64)),
+        )?)
+    }
+}
+
+/// Smallest chunk total that triggers compaction.
+const COMPACT_MIN: i64 = 16 * 1024;
+
+/// Stores a change chunk and compacts the document when its chunks outgrow its snapshot.
+fn store_chunk(t: &Transaction<'_>, doc_id: &str, chunk: &[u8], d: &Automerge) -> Result<()> {
+    t.execute("INSERT INTO doc_chunks (doc_id, data) VALUES (?1, ?2)", params![doc_id, chunk])?;
+    let (snap, chunks): (i64, i64) = t.query_row(
+        "UPDATE docs SET chunks_len = chunks_len + ?2, updated_at = ?3 WHERE doc_id = ?1 RETURNING snapshot_len, chunks_len",
+        params![doc_id, chunk.len() as i64, Utc::now().to_rfc3339()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if chunks > snap.max(COMPACT_MIN) {
+        let full = d.save();
+        t.execute(
+            "UPDATE docs SET snapshot = ?2, snapshot_len = ?3, chunks_len = 0 WHERE doc_id = ?1",
+            params![doc_id, full, full.len() as i64],
+        )?;
+        t.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [doc_id])?;
+    }
+    Ok(())
+}
+
+/// Loads a document from its snapshot and chunks.
+pub(crate) fn load_doc_from(conn: &Connection, doc_id: &str, actor: ActorId) -> Result<Automerge> {
+    let snapshot: Option<Option<Vec<u8>>> = conn
+        .query_row("SELECT snapshot FROM docs WHERE doc_id = ?1", [doc_id], |r| r.get(0))
+        .optional()?;
+    let snapshot = snapshot.ok_or_else(|| Error::NotFound { kind: "document", id: doc_id.to_string() })?;
+    let mut d = match snapshot {
+        Some(bytes) => Automerge::load(&bytes)?,
+        None => Automerge::new(),
+    };
+    let mut st = conn.prepare_cached("SELECT data FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut rows = st.query([doc_id])?;
+    while let Some(row) = rows.next()? {
+        let data: Vec<u8> = row.get(0)?;
+        d.load_incremental(&data)?;
+    }
+    Ok(d.with_actor(actor))
+}
