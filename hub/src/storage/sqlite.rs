@@ -1,0 +1,550 @@
+//! SQLite engine: the embedded default (`sqlite:PATH`), created on first start, WAL mode.
+//!
+//! One connection serialises all writes (every authenticated request writes at least its
+//! nonce); work runs on tokio's blocking pool so the async runtime never waits on disk.
+//! The workspace's rusqlite is built with SQLCipher; no key is set because the hub holds only
+//! ciphertext and public metadata.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use outreach_proto::ids::{DeviceId, TeamId, TokenHash};
+use outreach_proto::messages::{
+    DeviceInfo, ErrorCode, PullResponse, PushResponse, PushStatus, PushedChunk, PushedDocKey,
+};
+use outreach_proto::wrap::{WrappedDocKey, WrappedTeamKey};
+use outreach_proto::MAX_PULL_LIMIT;
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use sha2::{Digest, Sha256};
+
+use super::{
+    build_page, check_active, check_invite, check_lead, check_revocation, device_from_columns, json_column,
+    package_from_column, to_i64, to_u64, AuthStamp, ChunkRecord, Enrolled, InviteRow, ItemKind, ItemRow,
+    NewInvite, NewTeam, Storage, StoreError, TableFingerprint, PULL_PAGE_BYTES,
+};
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(format!("sqlite: {e}"))
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS teams (
+    team_id    BLOB PRIMARY KEY,
+    epoch      INTEGER NOT NULL,
+    next_seq   INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS devices (
+    team_id     BLOB NOT NULL REFERENCES teams(team_id),
+    device_id   BLOB NOT NULL,
+    sign_pub    BLOB NOT NULL,
+    kx_pub      BLOB NOT NULL,
+    name        TEXT NOT NULL,
+    role        INTEGER NOT NULL,
+    enrolled_ms INTEGER NOT NULL,
+    revoked_ms  INTEGER,
+    PRIMARY KEY (team_id, device_id)
+);
+CREATE TABLE IF NOT EXISTS invites (
+    token_hash BLOB PRIMARY KEY,
+    team_id    BLOB NOT NULL REFERENCES teams(team_id),
+    role       INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    used_ms    INTEGER,
+    package    BLOB
+);
+CREATE TABLE IF NOT EXISTS items (
+    team_id     BLOB NOT NULL REFERENCES teams(team_id),
+    seq         INTEGER NOT NULL,
+    kind        INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    doc_id      BLOB,
+    hash        BLOB,
+    key_id      BLOB,
+    epoch       INTEGER,
+    device_id   BLOB,
+    size        INTEGER NOT NULL,
+    body        BLOB,
+    PRIMARY KEY (team_id, seq)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS items_chunk_hash ON items (team_id, hash) WHERE kind = 1;
+CREATE UNIQUE INDEX IF NOT EXISTS items_doc_key ON items (team_id, key_id, epoch) WHERE kind = 2;
+CREATE TABLE IF NOT EXISTS nonces (
+    team_id   BLOB NOT NULL,
+    device_id BLOB NOT NULL,
+    nonce     BLOB NOT NULL,
+    ts_ms     INTEGER NOT NULL,
+    PRIMARY KEY (team_id, device_id, nonce)
+);
+CREATE INDEX IF NOT EXISTS nonces_ts ON nonces (ts_ms);
+";
+
+/// Tables and the row expression/order used by [`Storage::fingerprint`].
+const FINGERPRINT_QUERIES: &[(&str, &str)] = &[
+    ("teams", "SELECT quote(team_id)||'|'||epoch||'|'||next_seq||'|'||created_ms FROM teams ORDER BY team_id"),
+    (
+        "devices",
+        "SELECT quote(team_id)||'|'||quote(device_id)||'|'||quote(sign_pub)||'|'||quote(kx_pub)||'|'||quote(name)\
+         ||'|'||role||'|'||enrolled_ms||'|'||quote(revoked_ms) FROM devices ORDER BY team_id, device_id",
+    ),
+    (
+        "invites",
+        "SELECT quote(token_hash)||'|'||quote(team_id)||'|'||role||'|'||expires_ms||'|'||quote(used_ms)||'|'||quote(package) \
+         FROM invites ORDER BY token_hash",
+    ),
+    (
+        "items",
+        "SELECT quote(team_id)||'|'||seq||'|'||kind||'|'||received_ms||'|'||quote(doc_id)||'|'||quote(hash)||'|'||quote(key_id)\
+         ||'|'||quote(epoch)||'|'||quote(device_id)||'|'||size||'|'||quote(body) FROM items ORDER BY team_id, seq",
+    ),
+    (
+        "nonces",
+        "SELECT quote(team_id)||'|'||quote(device_id)||'|'||quote(nonce)||'|'||ts_ms FROM nonces ORDER BY team_id, device_id, nonce",
+    ),
+];
+
+/// The SQLite engine.
+#[derive(Clone)]
+pub struct SqliteStorage {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStorage {
+    /// Open (creating if needed) the database at `path`: WAL journal, full fsync on commit
+    /// (an acknowledged push survives a power cut), schema created if absent. A new file is
+    /// created readable by its owner only.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path))
+            .await
+            .map_err(|e| StoreError::Backend(format!("open task failed: {e}")))?
+    }
+
+    fn open_blocking(path: &Path) -> Result<Self, StoreError> {
+        #[cfg(unix)]
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| StoreError::Backend(format!("create database file: {e}")))?;
+        }
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!("could not enable WAL (journal_mode = {mode})")));
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteStorage { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Run `f` in one IMMEDIATE transaction on the blocking pool; commit on `Ok`, roll back
+    /// on `Err`.
+    async fn with_tx<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().map_err(|_| StoreError::Backend("sqlite connection lock poisoned".into()))?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("storage task failed: {e}")))?
+    }
+}
+
+fn load_device(tx: &Transaction<'_>, team_id: &TeamId, device_id: &DeviceId) -> Result<Option<DeviceInfo>, StoreError> {
+    let row = tx
+        .prepare_cached(
+            "SELECT device_id, sign_pub, kx_pub, name, role, enrolled_ms, revoked_ms FROM devices \
+             WHERE team_id = ?1 AND device_id = ?2",
+        )?
+        .query_row(params![&team_id.0[..], &device_id.0[..]], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+        })
+        .optional()?;
+    row.map(|(id, sp, kp, name, role, en, rv)| device_from_columns(&id, &sp, &kp, name, role, en, rv)).transpose()
+}
+
+fn load_devices(tx: &Transaction<'_>, team_id: &TeamId) -> Result<Vec<DeviceInfo>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT device_id, sign_pub, kx_pub, name, role, enrolled_ms, revoked_ms FROM devices \
+         WHERE team_id = ?1 ORDER BY enrolled_ms, device_id",
+    )?;
+    let rows = stmt.query_map(params![&team_id.0[..]], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, sp, kp, name, role, en, rv) = row?;
+        out.push(device_from_columns(&id, &sp, &kp, name, role, en, rv)?);
+    }
+    Ok(out)
+}
+
+/// Team epoch and next sequence number.
+fn team_state(tx: &Transaction<'_>, team_id: &TeamId) -> Result<(u64, i64), StoreError> {
+    let (epoch, next): (i64, i64) = tx
+        .prepare_cached("SELECT epoch, next_seq FROM teams WHERE team_id = ?1")?
+        .query_row(params![&team_id.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| StoreError::refused(ErrorCode::UnknownDevice, "unknown device"))?;
+    Ok((to_u64(epoch, "epoch")?, next))
+}
+
+/// Re-check the device inside the transaction and record the nonce.
+fn begin_auth(tx: &Transaction<'_>, auth: &AuthStamp) -> Result<DeviceInfo, StoreError> {
+    let device = check_active(load_device(tx, &auth.team_id, &auth.device_id)?)?;
+    let inserted = tx
+        .prepare_cached("INSERT OR IGNORE INTO nonces (team_id, device_id, nonce, ts_ms) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![&auth.team_id.0[..], &auth.device_id.0[..], &auth.nonce[..], auth.ts_ms])?;
+    if inserted == 0 {
+        return Err(StoreError::refused(ErrorCode::Replay, "request nonce already used"));
+    }
+    Ok(device)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_item(
+    tx: &Transaction<'_>,
+    team_id: &TeamId,
+    seq: i64,
+    kind: ItemKind,
+    received_ms: i64,
+    doc_id: Option<&[u8]>,
+    hash: Option<&[u8]>,
+    key_id: Option<&[u8]>,
+    epoch: Option<i64>,
+    device_id: Option<&[u8]>,
+    body: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    let size = body.map_or(0, |b| b.len() as i64);
+    tx.prepare_cached(
+        "INSERT INTO items (team_id, seq, kind, received_ms, doc_id, hash, key_id, epoch, device_id, size, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![&team_id.0[..], seq, kind as i64, received_ms, doc_id, hash, key_id, epoch, device_id, size, body])?;
+    Ok(())
+}
+
+fn set_next_seq(tx: &Transaction<'_>, team_id: &TeamId, next: i64) -> Result<(), StoreError> {
+    tx.prepare_cached("UPDATE teams SET next_seq = ?2 WHERE team_id = ?1")?.execute(params![&team_id.0[..], next])?;
+    Ok(())
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    fn engine(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn create_team(&self, team: NewTeam) -> Result<(), StoreError> {
+        self.with_tx(move |tx| {
+            let created = tx.execute(
+                "INSERT OR IGNORE INTO teams (team_id, epoch, next_seq, created_ms) VALUES (?1, 0, 2, ?2)",
+                params![&team.team_id.0[..], team.now_ms],
+            )?;
+            if created == 0 {
+                return Err(StoreError::refused(ErrorCode::TeamExists, "team already exists"));
+            }
+            let lead = &team.lead;
+            tx.execute(
+                "INSERT INTO devices (team_id, device_id, sign_pub, kx_pub, name, role, enrolled_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    &team.team_id.0[..],
+                    &lead.device_id.0[..],
+                    &lead.keys.sign_pub[..],
+                    &lead.keys.kx_pub[..],
+                    lead.name,
+                    lead.role.code() as i64,
+                    team.now_ms
+                ],
+            )?;
+            let body = json_column(&team.team_key);
+            insert_item(
+                tx,
+                &team.team_id,
+                1,
+                ItemKind::TeamKey,
+                team.now_ms,
+                None,
+                None,
+                None,
+                Some(0),
+                Some(&team.team_key.device_id.0),
+                Some(&body),
+            )
+        })
+        .await
+    }
+
+    async fn device(&self, team_id: TeamId, device_id: DeviceId) -> Result<Option<DeviceInfo>, StoreError> {
+        // A read-only lookup; DEFERRED would do, but sharing `with_tx` keeps one code path.
+        self.with_tx(move |tx| load_device(tx, &team_id, &device_id)).await
+    }
+
+    async fn create_invite(&self, auth: AuthStamp, invite: NewInvite) -> Result<(), StoreError> {
+        self.with_tx(move |tx| {
+            let requester = begin_auth(tx, &auth)?;
+            check_lead(&requester)?;
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO invites (token_hash, team_id, role, expires_ms, package) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    &invite.token_hash.0[..],
+                    &auth.team_id.0[..],
+                    invite.role.code() as i64,
+                    invite.expires_ms,
+                    json_column(&invite.package)
+                ],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::refused(ErrorCode::Conflict, "an invite with this token already exists"));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn enrol(&self, team_id: TeamId, token_hash: TokenHash, device: DeviceInfo) -> Result<Enrolled, StoreError> {
+        self.with_tx(move |tx| {
+            let row = tx
+                .query_row(
+                    "SELECT team_id, role, expires_ms, used_ms IS NOT NULL, package FROM invites WHERE token_hash = ?1",
+                    params![&token_hash.0[..]],
+                    |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, Option<Vec<u8>>>(4)?)),
+                )
+                .optional()?;
+            let row = match row {
+                None => None,
+                Some((team, role, expires_ms, used, package)) => {
+                    Some(InviteRow { team_id: team, role, expires_ms, used, package: package_from_column(package)? })
+                }
+            };
+            let (role, package) = check_invite(row, &team_id, device.enrolled_ms)?;
+            if load_device(tx, &team_id, &device.device_id)?.is_some() {
+                return Err(StoreError::refused(ErrorCode::Conflict, "device already enrolled in this team"));
+            }
+            tx.execute(
+                "UPDATE invites SET used_ms = ?2, package = NULL WHERE token_hash = ?1",
+                params![&token_hash.0[..], device.enrolled_ms],
+            )?;
+            tx.execute(
+                "INSERT INTO devices (team_id, device_id, sign_pub, kx_pub, name, role, enrolled_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    &team_id.0[..],
+                    &device.device_id.0[..],
+                    &device.keys.sign_pub[..],
+                    &device.keys.kx_pub[..],
+                    device.name,
+                    role.code() as i64,
+                    device.enrolled_ms
+                ],
+            )?;
+            let (epoch, _) = team_state(tx, &team_id)?;
+            Ok(Enrolled { role, epoch, devices: load_devices(tx, &team_id)?, package })
+        })
+        .await
+    }
+
+    async fn push(&self, auth: AuthStamp, chunks: Vec<ChunkRecord>, doc_keys: Vec<WrappedDocKey>) -> Result<PushResponse, StoreError> {
+        self.with_tx(move |tx| {
+            begin_auth(tx, &auth)?;
+            let (epoch, mut next) = team_state(tx, &auth.team_id)?;
+            let team = &auth.team_id.0[..];
+            let mut out = PushResponse { chunks: Vec::with_capacity(chunks.len()), doc_keys: Vec::with_capacity(doc_keys.len()) };
+            for key in &doc_keys {
+                if key.epoch > epoch {
+                    return Err(StoreError::refused(ErrorCode::EpochMismatch, "document key wrapped under a future epoch"));
+                }
+                let key_epoch = to_i64(key.epoch)?;
+                let body = json_column(key);
+                let existing: Option<(i64, Option<Vec<u8>>)> = tx
+                    .prepare_cached("SELECT seq, body FROM items WHERE team_id = ?1 AND kind = 2 AND key_id = ?2 AND epoch = ?3")?
+                    .query_row(params![team, &key.key_id.0[..], key_epoch], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let (status, seq) = match existing {
+                    Some((seq, stored)) if stored.as_deref() == Some(&body[..]) => (PushStatus::Duplicate, seq),
+                    Some(_) => {
+                        return Err(StoreError::refused(ErrorCode::Conflict, "a different document key exists with this id and epoch"))
+                    }
+                    None => {
+                        let seq = next;
+                        next += 1;
+                        insert_item(
+                            tx,
+                            &auth.team_id,
+                            seq,
+                            ItemKind::DocKey,
+                            auth.now_ms,
+                            Some(&key.doc_id.0),
+                            None,
+                            Some(&key.key_id.0),
+                            Some(key_epoch),
+                            Some(&auth.device_id.0),
+                            Some(&body),
+                        )?;
+                        (PushStatus::Stored, seq)
+                    }
+                };
+                out.doc_keys.push(PushedDocKey { key_id: key.key_id, epoch: key.epoch, status, seq: to_u64(seq, "seq")? });
+            }
+            for chunk in &chunks {
+                let existing: Option<i64> = tx
+                    .prepare_cached("SELECT seq FROM items WHERE team_id = ?1 AND kind = 1 AND hash = ?2")?
+                    .query_row(params![team, &chunk.hash.0[..]], |r| r.get(0))
+                    .optional()?;
+                let (status, seq) = match existing {
+                    Some(seq) => (PushStatus::Duplicate, seq),
+                    None => {
+                        let seq = next;
+                        next += 1;
+                        insert_item(
+                            tx,
+                            &auth.team_id,
+                            seq,
+                            ItemKind::Chunk,
+                            auth.now_ms,
+                            Some(&chunk.doc_id.0),
+                            Some(&chunk.hash.0),
+                            None,
+                            None,
+                            Some(&auth.device_id.0),
+                            Some(&chunk.bytes),
+                        )?;
+                        (PushStatus::Stored, seq)
+                    }
+                };
+                out.chunks.push(PushedChunk { hash: chunk.hash, status, seq: to_u64(seq, "seq")? });
+            }
+            set_next_seq(tx, &auth.team_id, next)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn pull(&self, auth: AuthStamp, cursor: u64, limit: u32) -> Result<PullResponse, StoreError> {
+        let limit = if limit == 0 { MAX_PULL_LIMIT } else { limit.min(MAX_PULL_LIMIT) } as usize;
+        self.with_tx(move |tx| {
+            begin_auth(tx, &auth)?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT seq, kind, received_ms, hash, device_id, epoch, body FROM items \
+                 WHERE team_id = ?1 AND seq > ?2 AND (kind <> 3 OR device_id = ?3) ORDER BY seq LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(
+                params![&auth.team_id.0[..], to_i64(cursor)?, &auth.device_id.0[..], (limit + 1) as i64],
+                |r| {
+                    Ok(ItemRow {
+                        seq: r.get(0)?,
+                        kind: r.get(1)?,
+                        received_ms: r.get(2)?,
+                        hash: r.get(3)?,
+                        device_id: r.get(4)?,
+                        epoch: r.get(5)?,
+                        body: r.get(6)?,
+                    })
+                },
+            )?;
+            let rows = rows.collect::<Result<Vec<_>, _>>()?;
+            build_page(rows, cursor, limit, PULL_PAGE_BYTES)
+        })
+        .await
+    }
+
+    async fn devices(&self, auth: AuthStamp) -> Result<(u64, Vec<DeviceInfo>), StoreError> {
+        self.with_tx(move |tx| {
+            begin_auth(tx, &auth)?;
+            let (epoch, _) = team_state(tx, &auth.team_id)?;
+            Ok((epoch, load_devices(tx, &auth.team_id)?))
+        })
+        .await
+    }
+
+    async fn revoke(&self, auth: AuthStamp, target: DeviceId, new_epoch: u64, keys: Vec<WrappedTeamKey>) -> Result<u64, StoreError> {
+        self.with_tx(move |tx| {
+            let requester = begin_auth(tx, &auth)?;
+            let (epoch, mut next) = team_state(tx, &auth.team_id)?;
+            let devices = load_devices(tx, &auth.team_id)?;
+            check_revocation(&devices, &requester, target, epoch, new_epoch, &keys)?;
+            let team = &auth.team_id.0[..];
+            let new_epoch_i = to_i64(new_epoch)?;
+            tx.execute(
+                "UPDATE devices SET revoked_ms = ?3 WHERE team_id = ?1 AND device_id = ?2",
+                params![team, &target.0[..], auth.now_ms],
+            )?;
+            tx.execute("UPDATE teams SET epoch = ?2 WHERE team_id = ?1", params![team, new_epoch_i])?;
+            tx.execute("DELETE FROM invites WHERE team_id = ?1 AND used_ms IS NULL", params![team])?;
+            for key in &keys {
+                let body = json_column(key);
+                insert_item(tx, &auth.team_id, next, ItemKind::TeamKey, auth.now_ms, None, None, None, Some(new_epoch_i), Some(&key.device_id.0), Some(&body))?;
+                next += 1;
+            }
+            let seq = next;
+            insert_item(tx, &auth.team_id, seq, ItemKind::Revocation, auth.now_ms, None, None, None, Some(new_epoch_i), Some(&target.0), None)?;
+            set_next_seq(tx, &auth.team_id, seq + 1)?;
+            to_u64(seq, "seq")
+        })
+        .await
+    }
+
+    async fn prune_nonces(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
+        self.with_tx(move |tx| Ok(tx.execute("DELETE FROM nonces WHERE ts_ms < ?1", params![cutoff_ms])? as u64)).await
+    }
+
+    async fn fingerprint(&self) -> Result<Vec<TableFingerprint>, StoreError> {
+        self.with_tx(|tx| {
+            let mut out = Vec::new();
+            for (table, query) in FINGERPRINT_QUERIES {
+                let mut stmt = tx.prepare(query)?;
+                let mut rows = stmt.query([])?;
+                let mut hasher = Sha256::new();
+                let mut count = 0u64;
+                while let Some(row) = rows.next()? {
+                    let text: String = row.get(0)?;
+                    hasher.update(text.as_bytes());
+                    hasher.update(b"\n");
+                    count += 1;
+                }
+                out.push(TableFingerprint { table, rows: count, digest: hex::encode(hasher.finalize()) });
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn creates_a_private_wal_database_on_first_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.db");
+        let store = SqliteStorage::open(&path).await.unwrap();
+        assert!(path.exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let mode: String = store.conn.lock().unwrap().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        drop(store);
+        // Re-opening an existing database keeps working (schema creation is idempotent).
+        SqliteStorage::open(&path).await.unwrap();
+    }
+}

@@ -1,0 +1,466 @@
+//! The hub's behaviour suite, written once and run against every storage engine: SQLite
+//! always, PostgreSQL when OUTREACH_TEST_PG_URL is set (each test in its own schema).
+
+mod common;
+
+use common::*;
+use outreach_proto::auth::SignedRequest;
+use outreach_proto::ids::TeamId;
+use outreach_proto::keys::{DeviceKeys, TeamKey};
+use outreach_proto::messages::*;
+use outreach_proto::seal::open_chunk;
+use outreach_proto::wrap::{unwrap_doc_key, unwrap_team_key, wrap_team_key, WrappedTeamKey};
+use outreach_proto::{MAX_BODY_BYTES, MAX_CLOCK_SKEW_MS, PROTOCOL_VERSION};
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let engine = super::sqlite_engine().await.expect("sqlite engine");
+                    super::$name(super::Harness::new(engine.store.clone())).await;
+                    engine.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(engine) = super::pg_engine().await else { return };
+                    super::$name(super::Harness::new(engine.store.clone())).await;
+                    engine.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    push_pull_round_trip_with_paging_and_resume,
+    enrolled_device_reads_what_the_lead_wrote,
+    repush_is_idempotent_and_stores_nothing_new,
+    conflicting_doc_key_is_refused,
+    revoked_device_push_and_pull_are_refused,
+    tampered_chunk_is_refused,
+    chunk_signed_by_unknown_device_is_refused,
+    request_from_unknown_device_is_refused,
+    replayed_request_is_refused,
+    oversized_body_is_refused,
+    malformed_bodies_are_refused,
+    bad_signature_and_stale_timestamp_are_refused,
+    expired_invite_is_refused,
+    reused_invite_is_refused,
+    members_cannot_invite_or_revoke,
+    revocation_wraps_new_key_for_remaining_devices_only,
+    revocation_with_wrong_key_set_is_refused,
+    revocation_drops_pending_invites,
+    create_team_checks_setup_code_and_uniqueness,
+    pull_pages_are_bounded_in_bytes,
+    nonces_are_pruned_only_after_the_window,
+);
+
+async fn push_pull_round_trip_with_paging_and_resume(h: Harness) {
+    let team = h.create_team().await;
+    let member = h.enrol(&team, Role::Member, "TEST van phone A").await;
+    let doc = new_doc(team.id, &member);
+    let chunks: Vec<_> = (0..23).map(|n| fake_chunk(team.id, &member, &doc, n)).collect();
+    let first: PushResponse = ok(h.push(team.id, &member, chunks[..10].to_vec(), vec![doc.wrapped.clone()]).await);
+    assert!(first.chunks.iter().all(|c| c.status == PushStatus::Stored));
+    assert_eq!(first.doc_keys[0].status, PushStatus::Stored);
+    let second: PushResponse = ok(h.push(team.id, &member, chunks[10..].to_vec(), vec![]).await);
+    assert_eq!(second.chunks.len(), 13);
+    for (pushed, chunk) in first.chunks.iter().chain(&second.chunks).zip(&chunks) {
+        assert_eq!(pushed.hash, chunk.hash());
+    }
+
+    // The lead pages through in sevens.
+    let items = h.pull_all(team.id, &team.lead, 0, 7).await;
+    let seqs: Vec<u64> = items.iter().map(|i| i.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "sequence strictly increases: {seqs:?}");
+    let mut doc_key = None;
+    let mut opened = Vec::new();
+    for item in &items {
+        match &item.entry {
+            PullEntry::TeamKey { key } => assert_eq!(key.device_id, team.lead.keys.device_id()),
+            PullEntry::DocKey { key } => doc_key = Some(unwrap_doc_key(&team.lead.team_key, team.id, key).unwrap()),
+            PullEntry::Chunk { hash, chunk } => {
+                assert_eq!(*hash, chunk.hash());
+                let key = doc_key.as_ref().expect("doc key precedes its chunks");
+                opened.push(open_chunk(chunk, key, &member.keys.public()).unwrap().to_vec());
+            }
+            PullEntry::Revocation { .. } => panic!("no revocation happened"),
+        }
+    }
+    let expected: Vec<Vec<u8>> = (0..23)
+        .map(|n| format!("FAKE change {n}: encounter with Testy McTestface in zone TEST-ZONE").into_bytes())
+        .collect();
+    assert_eq!(opened, expected);
+
+    // Resume from the middle: exactly the rest comes back.
+    let mid = items[9].seq;
+    let rest = h.pull_all(team.id, &team.lead, mid, 5).await;
+    assert_eq!(rest, items[10..].to_vec());
+    // At the end: nothing more, cursor unchanged.
+    let end: PullResponse = ok(h.pull(team.id, &team.lead, items.last().unwrap().seq, 50).await);
+    assert!(end.items.is_empty() && !end.more);
+    assert_eq!(end.next_cursor, items.last().unwrap().seq);
+}
+
+async fn enrolled_device_reads_what_the_lead_wrote(h: Harness) {
+    let team = h.create_team().await;
+    let doc = new_doc(team.id, &team.lead);
+    let chunk = fake_chunk(team.id, &team.lead, &doc, 1);
+    let _: PushResponse = ok(h.push(team.id, &team.lead, vec![chunk], vec![doc.wrapped.clone()]).await);
+    let member = h.enrol(&team, Role::Member, "TEST van phone B").await;
+    // The member only sees its own team-key wrappings (none yet: it got the key by invite).
+    let items = h.pull_all(team.id, &member, 0, 100).await;
+    assert!(!items.iter().any(|i| matches!(i.entry, PullEntry::TeamKey { .. })));
+    let PullEntry::DocKey { key } = &items[0].entry else { panic!("expected doc key first") };
+    let dk = unwrap_doc_key(&member.team_key, team.id, key).unwrap();
+    let PullEntry::Chunk { chunk, .. } = &items[1].entry else { panic!("expected chunk") };
+    let text = open_chunk(chunk, &dk, &team.lead.keys.public()).unwrap();
+    assert!(text.starts_with(b"FAKE change 1"));
+    let devices: DevicesResponse = ok(h.signed(team.id, &member, paths::DEVICES, &DevicesRequest {}).await);
+    assert_eq!(devices.epoch, 0);
+    assert_eq!(devices.devices.len(), 2);
+    assert!(devices.devices.iter().any(|d| d.device_id == member.keys.device_id() && d.role == Role::Member && d.name == member.name));
+}
+
+async fn repush_is_idempotent_and_stores_nothing_new(h: Harness) {
+    let team = h.create_team().await;
+    let doc = new_doc(team.id, &team.lead);
+    let chunk = fake_chunk(team.id, &team.lead, &doc, 1);
+    let first: PushResponse = ok(h.push(team.id, &team.lead, vec![chunk.clone()], vec![doc.wrapped.clone()]).await);
+    let items_before = h.fingerprint().await.into_iter().find(|t| t.table == "items").unwrap();
+    let again: PushResponse = ok(h.push(team.id, &team.lead, vec![chunk.clone(), chunk.clone()], vec![doc.wrapped.clone()]).await);
+    assert!(again.chunks.iter().all(|c| c.status == PushStatus::Duplicate && c.seq == first.chunks[0].seq));
+    assert_eq!(again.doc_keys[0].status, PushStatus::Duplicate);
+    assert_eq!(again.doc_keys[0].seq, first.doc_keys[0].seq);
+    let items_after = h.fingerprint().await.into_iter().find(|t| t.table == "items").unwrap();
+    assert_eq!(items_before, items_after, "a duplicate push stored something");
+    // And the puller sees the chunk once.
+    let items = h.pull_all(team.id, &team.lead, 0, 100).await;
+    assert_eq!(items.iter().filter(|i| matches!(i.entry, PullEntry::Chunk { .. })).count(), 1);
+}
+
+async fn conflicting_doc_key_is_refused(h: Harness) {
+    let team = h.create_team().await;
+    let doc = new_doc(team.id, &team.lead);
+    let _: PushResponse = ok(h.push(team.id, &team.lead, vec![], vec![doc.wrapped.clone()]).await);
+    let mut other = doc.wrapped.clone();
+    other.ciphertext[0] ^= 1;
+    let chunk = fake_chunk(team.id, &team.lead, &doc, 2);
+    // The whole batch is refused: the valid chunk beside the conflicting key is not stored.
+    h.unchanged(async { refused(h.push(team.id, &team.lead, vec![chunk.clone()], vec![other.clone()]).await, ErrorCode::Conflict) }).await;
+    let mut future = doc.wrapped.clone();
+    future.epoch = 5;
+    h.unchanged(async { refused(h.push(team.id, &team.lead, vec![], vec![future.clone()]).await, ErrorCode::EpochMismatch) }).await;
+    let mut short = doc.wrapped.clone();
+    short.ciphertext.pop();
+    h.unchanged(async { refused(h.push(team.id, &team.lead, vec![], vec![short.clone()]).await, ErrorCode::BadRequest) }).await;
+}
+
+async fn revoke(h: &Harness, team: &Team, target: &Dev, remaining: &[&Dev]) -> (TeamKey, Reply) {
+    let new_key = TeamKey::generate(team.lead.team_key.epoch() + 1);
+    let team_keys: Vec<WrappedTeamKey> = remaining
+        .iter()
+        .map(|d| wrap_team_key(&new_key, team.id, &d.keys.public(), &team.lead.keys).unwrap())
+        .collect();
+    let req = RevokeRequest { device_id: target.keys.device_id(), epoch: new_key.epoch(), team_keys };
+    let reply = h.signed(team.id, &team.lead, paths::REVOKE, &req).await;
+    (new_key, reply)
+}
+
+async fn revoked_device_push_and_pull_are_refused(h: Harness) {
+    let team = h.create_team().await;
+    let lost = h.enrol(&team, Role::Member, "TEST lost phone").await;
+    let doc = new_doc(team.id, &lost);
+    let (_, reply) = revoke(&h, &team, &lost, &[&team.lead]).await;
+    let _: RevokeResponse = ok(reply);
+    let chunk = fake_chunk(team.id, &lost, &doc, 1);
+    h.unchanged(async { refused(h.push(team.id, &lost, vec![chunk.clone()], vec![doc.wrapped.clone()]).await, ErrorCode::Revoked) }).await;
+    h.unchanged(async { refused(h.pull(team.id, &lost, 0, 10).await, ErrorCode::Revoked) }).await;
+    h.unchanged(async { refused(h.signed(team.id, &lost, paths::DEVICES, &DevicesRequest {}).await, ErrorCode::Revoked) }).await;
+}
+
+async fn tampered_chunk_is_refused(h: Harness) {
+    let team = h.create_team().await;
+    let doc = new_doc(team.id, &team.lead);
+    let good = fake_chunk(team.id, &team.lead, &doc, 1);
+    for i in [0, good.ciphertext.len() / 2, good.ciphertext.len() - 1] {
+        let mut bad = good.clone();
+        bad.ciphertext[i] ^= 0x40;
+        h.unchanged(async { refused(h.push(team.id, &team.lead, vec![good.clone(), bad.clone()], vec![]).await, ErrorCode::BadChunkSignature) }).await;
+    }
+    let mut moved = good.clone();
+    moved.doc_id = outreach_proto::ids::DocId::random();
+    h.unchanged(async { refused(h.push(team.id, &team.lead, vec![moved.clone()], vec![]).await, ErrorCode::BadChunkSignature) }).await;
+}
+
+async fn chunk_signed_by_unknown_device_is_refused(h: Harness) {
+    let team = h.create_team().await;
+    let stranger = Dev { keys: DeviceKeys::generate(), name: "TEST stranger".into(), team_key: team.lead.team_key.clone() };
+    let doc = new_doc(team.id, &team.lead);
+    // Authored and signed by a device the hub does not know, pushed by the lead.
+    let foreign = fake_chunk(team.id, &stranger, &doc, 1);
+    h.unchanged(async { refused(h.push(team.id, &team.lead, vec![foreign.clone()], vec![]).await, ErrorCode::ChunkAuthorMismatch) }).await;
+    // Claims the lead as author but is signed by the stranger.
+    let mut forged = foreign.clone();
+    forged.author = team.lead.keys.device_id();
+    h.unchanged(async { refused(h.push(team.id, &team.lead, vec![forged.clone()], vec![]).await, ErrorCode::BadChunkSignature) }).await;
+    // Claims another team.
+    let mut elsewhere = fake_chunk(team.id, &team.lead, &doc, 2);
+    elsewhere.team_id = TeamId::random();
+    h.unchanged(async { refused(h.push(team.id, &team.lead, vec![elsewhere.clone()], vec![]).await, ErrorCode::ChunkAuthorMismatch) }).await;
+}
+
+async fn request_from_unknown_device_is_refused(h: Harness) {
+    let team = h.create_team().await;
+    let stranger = Dev { keys: DeviceKeys::generate(), name: "TEST stranger".into(), team_key: TeamKey::generate(0) };
+    let doc = new_doc(team.id, &stranger);
+    let chunk = fake_chunk(team.id, &stranger, &doc, 1);
+    h.unchanged(async { refused(h.push(team.id, &stranger, vec![chunk.clone()], vec![]).await, ErrorCode::UnknownDevice) }).await;
+    h.unchanged(async { refused(h.pull(team.id, &stranger, 0, 10).await, ErrorCode::UnknownDevice) }).await;
+    // A real device of another (unknown) team id.
+    h.unchanged(async { refused(h.pull(TeamId::random(), &team.lead, 0, 10).await, ErrorCode::UnknownDevice) }).await;
+}
+
+async fn replayed_request_is_refused(h: Harness) {
+    let team = h.create_team().await;
+    let doc = new_doc(team.id, &team.lead);
+    let payload = PushRequest { chunks: vec![fake_chunk(team.id, &team.lead, &doc, 1)], doc_keys: vec![doc.wrapped.clone()] };
+    let req = h.sign(team.id, &team.lead.keys, paths::PUSH, &payload).to_json();
+    let _: PushResponse = ok(h.post(paths::PUSH, req.clone()).await);
+    h.unchanged(async { refused(h.post(paths::PUSH, req.clone()).await, ErrorCode::Replay) }).await;
+    let pull = h.sign(team.id, &team.lead.keys, paths::PULL, &PullRequest { cursor: 0, limit: 10 }).to_json();
+    let _: PullResponse = ok(h.post(paths::PULL, pull.clone()).await);
+    h.unchanged(async { refused(h.post(paths::PULL, pull.clone()).await, ErrorCode::Replay) }).await;
+}
+
+async fn oversized_body_is_refused(h: Harness) {
+    let team = h.create_team().await;
+    let doc = new_doc(team.id, &team.lead);
+    // A genuinely signed push whose envelope exceeds the limit.
+    let big = outreach_proto::seal::seal_chunk(&doc.key, team.id, doc.id, doc.key_id, &vec![b'x'; MAX_BODY_BYTES], &team.lead.keys).unwrap();
+    let body = h.sign(team.id, &team.lead.keys, paths::PUSH, &PushRequest { chunks: vec![big], doc_keys: vec![] }).to_json();
+    assert!(body.len() > MAX_BODY_BYTES);
+    h.unchanged(async { refused(h.post(paths::PUSH, body.clone()).await, ErrorCode::TooLarge) }).await;
+    h.unchanged(async { refused(h.post(paths::ENROL, vec![b' '; MAX_BODY_BYTES + 1]).await, ErrorCode::TooLarge) }).await;
+}
+
+async fn malformed_bodies_are_refused(h: Harness) {
+    let team = h.create_team().await;
+    for path in [paths::PUSH, paths::PULL, paths::DEVICES, paths::REVOKE, paths::CREATE_INVITE, paths::ENROL, paths::CREATE_TEAM] {
+        for body in [&b""[..], b"{", b"null", b"[1,2]", b"{\"v\":1}", b"\xff\xfe"] {
+            h.unchanged(async { refused(h.post(path, body.to_vec()).await, ErrorCode::Malformed) }).await;
+        }
+    }
+    // A valid envelope around a payload of the wrong shape.
+    let req = SignedRequest::sign_raw(&team.lead.keys, team.id, paths::PULL, h.clock.now_ms(), [7; 16], b"{\"cursor\":\"x\"}".to_vec());
+    h.unchanged(async { refused(h.post(paths::PULL, req.to_json()).await, ErrorCode::Malformed) }).await;
+    // The error message does not echo the payload.
+    let reply = h.post(paths::PUSH, b"{\"chunks\":\"FAKE-STREET-NAME\"}".to_vec()).await;
+    assert!(!String::from_utf8_lossy(&reply.1).contains("FAKE-STREET-NAME"));
+    // Unknown endpoint and wrong method are typed too.
+    refused(h.post("/v1/nope", vec![]).await, ErrorCode::NoSuchEndpoint);
+    refused(h.call("GET", paths::PUSH, vec![]).await, ErrorCode::MethodNotAllowed);
+}
+
+async fn bad_signature_and_stale_timestamp_are_refused(h: Harness) {
+    let team = h.create_team().await;
+    let payload = PullRequest { cursor: 0, limit: 10 };
+    let mut req = h.sign(team.id, &team.lead.keys, paths::PULL, &payload);
+    req.sig[3] ^= 1;
+    h.unchanged(async { refused(h.post(paths::PULL, req.to_json()).await, ErrorCode::BadSignature) }).await;
+    let old = SignedRequest::sign(&team.lead.keys, team.id, paths::PULL, h.clock.now_ms() - MAX_CLOCK_SKEW_MS - 5_000, &payload);
+    h.unchanged(async { refused(h.post(paths::PULL, old.to_json()).await, ErrorCode::StaleTimestamp) }).await;
+    let future = SignedRequest::sign(&team.lead.keys, team.id, paths::PULL, h.clock.now_ms() + MAX_CLOCK_SKEW_MS + 5_000, &payload);
+    h.unchanged(async { refused(h.post(paths::PULL, future.to_json()).await, ErrorCode::StaleTimestamp) }).await;
+    // Signed for pull, sent to devices.
+    let elsewhere = h.sign(team.id, &team.lead.keys, paths::PULL, &payload);
+    h.unchanged(async { refused(h.post(paths::DEVICES, elsewhere.to_json()).await, ErrorCode::BadRequest) }).await;
+    let mut v2 = h.sign(team.id, &team.lead.keys, paths::PULL, &payload);
+    v2.v = 2;
+    h.unchanged(async { refused(h.post(paths::PULL, v2.to_json()).await, ErrorCode::UnsupportedVersion) }).await;
+}
+
+async fn expired_invite_is_refused(h: Harness) {
+    let team = h.create_team().await;
+    let code = h.invite(&team, Role::Member, 60_000).await;
+    h.clock.advance(61_000);
+    let keys = DeviceKeys::generate();
+    h.unchanged(async { refused(h.post(paths::ENROL, Harness::enrol_request(&code, &keys, "TEST late phone")).await, ErrorCode::InviteExpired) }).await;
+}
+
+async fn reused_invite_is_refused(h: Harness) {
+    let team = h.create_team().await;
+    let code = h.invite(&team, Role::Member, 60_000).await;
+    let first = DeviceKeys::generate();
+    let _: EnrolResponse = ok(h.post(paths::ENROL, Harness::enrol_request(&code, &first, "TEST phone 1")).await);
+    let second = DeviceKeys::generate();
+    h.unchanged(async { refused(h.post(paths::ENROL, Harness::enrol_request(&code, &second, "TEST phone 2")).await, ErrorCode::InviteUsed) }).await;
+    // The same device again is refused the same way (the token is gone).
+    h.unchanged(async { refused(h.post(paths::ENROL, Harness::enrol_request(&code, &first, "TEST phone 1")).await, ErrorCode::InviteUsed) }).await;
+    // An unknown token, and a valid token presented for another team.
+    let unknown = outreach_proto::invite::InviteCode::new(HUB_URL, team.id).unwrap();
+    h.unchanged(async { refused(h.post(paths::ENROL, Harness::enrol_request(&unknown, &second, "TEST phone 2")).await, ErrorCode::InviteUnknown) }).await;
+    // A forged proof of possession.
+    let fresh = h.invite(&team, Role::Member, 60_000).await;
+    let mut req: EnrolRequest = serde_json::from_slice(&Harness::enrol_request(&fresh, &second, "TEST phone 2")).unwrap();
+    req.device.name = "TEST renamed".into();
+    h.unchanged(async { refused(h.post(paths::ENROL, serde_json::to_vec(&req).unwrap()).await, ErrorCode::BadSignature) }).await;
+}
+
+async fn members_cannot_invite_or_revoke(h: Harness) {
+    let team = h.create_team().await;
+    let member = h.enrol(&team, Role::Member, "TEST van phone").await;
+    let code = outreach_proto::invite::InviteCode::new(HUB_URL, team.id).unwrap();
+    let req = CreateInviteRequest {
+        token_hash: code.token_hash(),
+        expires_ms: h.clock.now_ms() + 60_000,
+        role: Role::Lead,
+        package: outreach_proto::invite::SealedInvitePackage { nonce: [0; 24], ciphertext: vec![1; 64] },
+    };
+    h.unchanged(async { refused(h.signed(team.id, &member, paths::CREATE_INVITE, &req).await, ErrorCode::Forbidden) }).await;
+    let new_key = TeamKey::generate(1);
+    let revoke = RevokeRequest {
+        device_id: team.lead.keys.device_id(),
+        epoch: 1,
+        team_keys: vec![wrap_team_key(&new_key, team.id, &member.keys.public(), &member.keys).unwrap()],
+    };
+    h.unchanged(async { refused(h.signed(team.id, &member, paths::REVOKE, &revoke).await, ErrorCode::Forbidden) }).await;
+    // A lead's invite with an expiry in the past or too far ahead.
+    let mut past = req.clone();
+    past.expires_ms = h.clock.now_ms() - 1;
+    h.unchanged(async { refused(h.signed(team.id, &team.lead, paths::CREATE_INVITE, &past).await, ErrorCode::BadRequest) }).await;
+    let mut far = req.clone();
+    far.expires_ms = h.clock.now_ms() + MAX_INVITE_LIFETIME_MS + 60_000;
+    h.unchanged(async { refused(h.signed(team.id, &team.lead, paths::CREATE_INVITE, &far).await, ErrorCode::BadRequest) }).await;
+}
+
+async fn revocation_wraps_new_key_for_remaining_devices_only(h: Harness) {
+    let team = h.create_team().await;
+    let stays = h.enrol(&team, Role::Member, "TEST stays").await;
+    let lost = h.enrol(&team, Role::Member, "TEST lost").await;
+    let before = h.fingerprint().await.into_iter().find(|t| t.table == "items").unwrap().rows;
+    let (new_key, reply) = revoke(&h, &team, &lost, &[&team.lead, &stays]).await;
+    let resp: RevokeResponse = ok(reply);
+    assert_eq!(resp.epoch, 1);
+    let after = h.fingerprint().await.into_iter().find(|t| t.table == "items").unwrap().rows;
+    assert_eq!(after, before + 3, "two wrappings and one revocation item");
+
+    for dev in [&team.lead, &stays] {
+        let items = h.pull_all(team.id, dev, 0, 100).await;
+        let epoch1: Vec<_> = items
+            .iter()
+            .filter_map(|i| match &i.entry {
+                PullEntry::TeamKey { key } if key.epoch == 1 => Some(key),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(epoch1.len(), 1);
+        assert_eq!(epoch1[0].device_id, dev.keys.device_id());
+        let opened = unwrap_team_key(epoch1[0], team.id, &dev.keys, &team.lead.keys.public()).unwrap();
+        assert_eq!(opened.expose_secret(), new_key.expose_secret());
+        let revocation = items.iter().find_map(|i| match &i.entry {
+            PullEntry::Revocation { device_id, epoch } => Some((*device_id, *epoch)),
+            _ => None,
+        });
+        assert_eq!(revocation, Some((lost.keys.device_id(), 1)));
+        assert_eq!(items.last().unwrap().seq, resp.seq);
+    }
+    refused(h.pull(team.id, &lost, 0, 100).await, ErrorCode::Revoked);
+    let devices: DevicesResponse = ok(h.signed(team.id, &stays, paths::DEVICES, &DevicesRequest {}).await);
+    assert_eq!(devices.epoch, 1);
+    let lost_row = devices.devices.iter().find(|d| d.device_id == lost.keys.device_id()).unwrap();
+    assert!(lost_row.revoked_ms.is_some());
+    assert!(devices.devices.iter().filter(|d| d.device_id != lost.keys.device_id()).all(|d| d.revoked_ms.is_none()));
+}
+
+async fn revocation_with_wrong_key_set_is_refused(h: Harness) {
+    let team = h.create_team().await;
+    let stays = h.enrol(&team, Role::Member, "TEST stays").await;
+    let lost = h.enrol(&team, Role::Member, "TEST lost").await;
+    // Missing the remaining member.
+    h.unchanged(async { refused(revoke(&h, &team, &lost, &[&team.lead]).await.1, ErrorCode::BadWrappedKey) }).await;
+    // Including the device being revoked.
+    h.unchanged(async { refused(revoke(&h, &team, &lost, &[&team.lead, &stays, &lost]).await.1, ErrorCode::BadWrappedKey) }).await;
+    // A wrapping signed by someone else.
+    let new_key = TeamKey::generate(1);
+    let mut keys: Vec<WrappedTeamKey> =
+        [&team.lead, &stays].iter().map(|d| wrap_team_key(&new_key, team.id, &d.keys.public(), &team.lead.keys).unwrap()).collect();
+    keys[1] = wrap_team_key(&new_key, team.id, &stays.keys.public(), &stays.keys).unwrap();
+    let req = RevokeRequest { device_id: lost.keys.device_id(), epoch: 1, team_keys: keys };
+    h.unchanged(async { refused(h.signed(team.id, &team.lead, paths::REVOKE, &req).await, ErrorCode::BadWrappedKey) }).await;
+    // Skipping an epoch.
+    let skip = TeamKey::generate(2);
+    let keys = [&team.lead, &stays].iter().map(|d| wrap_team_key(&skip, team.id, &d.keys.public(), &team.lead.keys).unwrap()).collect();
+    let req = RevokeRequest { device_id: lost.keys.device_id(), epoch: 2, team_keys: keys };
+    h.unchanged(async { refused(h.signed(team.id, &team.lead, paths::REVOKE, &req).await, ErrorCode::EpochMismatch) }).await;
+    // Revoking itself, or an unknown device.
+    h.unchanged(async { refused(revoke(&h, &team, &team.lead, &[&stays, &lost]).await.1, ErrorCode::BadRequest) }).await;
+    let ghost = Dev { keys: DeviceKeys::generate(), name: "TEST ghost".into(), team_key: TeamKey::generate(0) };
+    h.unchanged(async { refused(revoke(&h, &team, &ghost, &[&team.lead, &stays, &lost]).await.1, ErrorCode::NotFound) }).await;
+}
+
+async fn revocation_drops_pending_invites(h: Harness) {
+    let team = h.create_team().await;
+    let lost = h.enrol(&team, Role::Member, "TEST lost").await;
+    let pending = h.invite(&team, Role::Member, 3_600_000).await;
+    let _: RevokeResponse = ok(revoke(&h, &team, &lost, &[&team.lead]).await.1);
+    let keys = DeviceKeys::generate();
+    refused(h.post(paths::ENROL, Harness::enrol_request(&pending, &keys, "TEST new phone")).await, ErrorCode::InviteUnknown);
+}
+
+async fn create_team_checks_setup_code_and_uniqueness(h: Harness) {
+    let keys = DeviceKeys::generate();
+    let id = TeamId::random();
+    let tk = TeamKey::generate(0);
+    let request = |code: &str, id: TeamId| CreateTeamRequest {
+        v: PROTOCOL_VERSION,
+        setup_code: code.into(),
+        team_id: id,
+        lead: DeviceRegistration::new(&keys, id, "TEST lead"),
+        team_key: wrap_team_key(&tk, id, &keys.public(), &keys).unwrap(),
+    };
+    h.unchanged(async { refused(h.post(paths::CREATE_TEAM, serde_json::to_vec(&request("wrong", id)).unwrap()).await, ErrorCode::BadSetupCode) }).await;
+    let _: CreateTeamResponse = ok(h.post(paths::CREATE_TEAM, serde_json::to_vec(&request(SETUP_CODE, id)).unwrap()).await);
+    h.unchanged(async { refused(h.post(paths::CREATE_TEAM, serde_json::to_vec(&request(SETUP_CODE, id)).unwrap()).await, ErrorCode::TeamExists) }).await;
+    // A team key wrapped for someone else.
+    let other = TeamId::random();
+    let mut req = request(SETUP_CODE, other);
+    req.team_key = wrap_team_key(&tk, other, &DeviceKeys::generate().public(), &keys).unwrap();
+    h.unchanged(async { refused(h.post(paths::CREATE_TEAM, serde_json::to_vec(&req).unwrap()).await, ErrorCode::BadWrappedKey) }).await;
+}
+
+async fn pull_pages_are_bounded_in_bytes(h: Harness) {
+    let team = h.create_team().await;
+    let doc = new_doc(team.id, &team.lead);
+    for n in 0..3u8 {
+        let big = outreach_proto::seal::seal_chunk(&doc.key, team.id, doc.id, doc.key_id, &vec![n; 900 * 1024], &team.lead.keys).unwrap();
+        let _: PushResponse = ok(h.push(team.id, &team.lead, vec![big], vec![]).await);
+    }
+    let first = h.pull(team.id, &team.lead, 0, 100).await;
+    assert!(first.1.len() <= MAX_BODY_BYTES, "page of {} bytes", first.1.len());
+    let page: PullResponse = ok(first);
+    assert!(page.more, "the byte budget must split the page");
+    assert!(page.items.len() < 4);
+    let all = h.pull_all(team.id, &team.lead, 0, 100).await;
+    assert_eq!(all.iter().filter(|i| matches!(i.entry, PullEntry::Chunk { .. })).count(), 3);
+}
+
+async fn nonces_are_pruned_only_after_the_window(h: Harness) {
+    let team = h.create_team().await;
+    let req = h.sign(team.id, &team.lead.keys, paths::PULL, &PullRequest { cursor: 0, limit: 1 }).to_json();
+    let _: PullResponse = ok(h.post(paths::PULL, req.clone()).await);
+    // Pruning at the current time keeps the nonce: the replay is still caught as a replay.
+    h.store.prune_nonces(outreach_hub::storage::nonce_cutoff(h.clock.now_ms())).await.unwrap();
+    refused(h.post(paths::PULL, req.clone()).await, ErrorCode::Replay);
+    // Once the window has passed, the nonce may go, and the old request is stale anyway.
+    h.clock.advance(MAX_CLOCK_SKEW_MS + 120_000);
+    let pruned = h.store.prune_nonces(outreach_hub::storage::nonce_cutoff(h.clock.now_ms())).await.unwrap();
+    assert!(pruned >= 1);
+    refused(h.post(paths::PULL, req).await, ErrorCode::StaleTimestamp);
+}
