@@ -205,11 +205,8 @@ impl Store {
     pub fn current_shift(&self) -> Result<Option<Shift>> {
         let data: Option<String> = self
             .conn
-            .query_row(
-                "SELECT data FROM shifts WHERE device = ?1 AND ended_at IS NULL ORDER BY started_at DESC LIMIT 1",
-                [&self.device_id],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT data FROM shifts WHERE device = ?1 AND ended_at IS NULL ORDER BY started_at DESC LIMIT 1")?
+            .query_row([&self.device_id], |r| r.get(0))
             .optional()?;
         Ok(match data {
             Some(d) => Some(serde_json::from_str(&d)?),
@@ -219,7 +216,8 @@ impl Store {
 
     fn shift_doc(&self, shift_id: &str) -> Result<String> {
         self.conn
-            .query_row("SELECT doc_id FROM shifts WHERE id = ?1", [shift_id], |r| r.get(0))
+            .prepare_cached("SELECT doc_id FROM shifts WHERE id = ?1")?
+            .query_row([shift_id], |r| r.get(0))
             .optional()?
             .ok_or_else(|| Error::NotFound { kind: "shift", id: shift_id.to_string() })
     }

@@ -28,7 +28,7 @@ pub use api::{AuditEvent, PersonMatch, RecordClash, Settings, TeamSetup};
 pub use error::{Error, Result};
 pub use key::{KdfParams, StoreKey, Unlock};
 pub use model::*;
-pub use store::{exists as store_exists, Store, StoreOptions, SCHEMA_VERSION};
+pub use store::{exists as store_exists, Durability, Store, StoreOptions, SCHEMA_VERSION};
 
 /// Test support: migrations and schema description (used by the migration test).
 #[doc(hidden)]

@@ -13,6 +13,7 @@ use crate::doc::{self, DocKind};
 use crate::error::{Error, Result};
 use crate::model::{self, IdentifierKind};
 use crate::normalise;
+use crate::store::exec;
 
 /// The projection tables, in rebuild order.
 pub const TABLES: &[&str] = &[
@@ -32,9 +33,9 @@ pub(crate) enum Target<'a> {
 
 /// Deletes every projected row that came from a document.
 pub(crate) fn delete_doc(conn: &Connection, doc_id: &str) -> Result<()> {
-    conn.execute("DELETE FROM encounter_services WHERE encounter_id IN (SELECT id FROM encounters WHERE doc_id = ?1)", [doc_id])?;
-    conn.execute("DELETE FROM referrals WHERE encounter_id IN (SELECT id FROM encounters WHERE doc_id = ?1)", [doc_id])?;
-    conn.execute("DELETE FROM alert_ids WHERE alert_id IN (SELECT id FROM alerts WHERE doc_id = ?1)", [doc_id])?;
+    exec(&conn, "DELETE FROM encounter_services WHERE encounter_id IN (SELECT id FROM encounters WHERE doc_id = ?1)", [doc_id])?;
+    exec(&conn, "DELETE FROM referrals WHERE encounter_id IN (SELECT id FROM encounters WHERE doc_id = ?1)", [doc_id])?;
+    exec(&conn, "DELETE FROM alert_ids WHERE alert_id IN (SELECT id FROM alerts WHERE doc_id = ?1)", [doc_id])?;
     for t in ["shifts", "encounters", "people", "concerns", "incidents", "alerts"] {
         conn.execute(&format!("DELETE FROM {t} WHERE doc_id = ?1"), [doc_id])?;
     }
@@ -81,7 +82,7 @@ fn project_shift(conn: &Connection, doc_id: &str, d: &Automerge, target: Target<
 }
 
 fn upsert_shift(conn: &Connection, doc_id: &str, sh: &model::Shift) -> Result<()> {
-    conn.execute(
+    exec(&conn, 
         "INSERT OR REPLACE INTO shifts (id, doc_id, device, van, night, started_at, ended_at, data) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
         params![
             sh.id, doc_id, sh.device, sh.van, sh.night.to_string(), sh.started_at.to_rfc3339(),
@@ -101,9 +102,9 @@ fn project_record(
         "encounters" => {
             let e: model::Encounter = serde_json::from_value(json)?;
             let at = e.input.at.ok_or_else(|| Error::Document("encounter without time".into()))?;
-            conn.execute("DELETE FROM encounter_services WHERE encounter_id = ?1", [&e.id])?;
-            conn.execute("DELETE FROM referrals WHERE encounter_id = ?1", [&e.id])?;
-            conn.execute(
+            exec(&conn, "DELETE FROM encounter_services WHERE encounter_id = ?1", [&e.id])?;
+            exec(&conn, "DELETE FROM referrals WHERE encounter_id = ?1", [&e.id])?;
+            exec(&conn, 
                 "INSERT OR REPLACE INTO encounters (id, doc_id, shift_id, device, at, night, zone, setting, contact_type, person_id, data)
                  VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
                 params![
@@ -112,13 +113,13 @@ fn project_record(
                 ],
             )?;
             for (svc, n) in &e.input.services {
-                conn.execute(
+                exec(&conn, 
                     "INSERT INTO encounter_services (encounter_id, service, qty) VALUES (?1, ?2, ?3)",
                     params![e.id, svc.as_str(), n],
                 )?;
             }
             for (i, r) in e.input.referrals.iter().enumerate() {
-                conn.execute(
+                exec(&conn, 
                     "INSERT INTO referrals (encounter_id, idx, destination, mode, consent, status) VALUES (?1,?2,?3,?4,?5,?6)",
                     params![e.id, i as i64, r.destination.as_str(), r.mode.as_str(), r.consent, r.status.as_str()],
                 )?;
@@ -126,7 +127,7 @@ fn project_record(
         }
         "concerns" => {
             let c: model::Concern = serde_json::from_value(json)?;
-            conn.execute(
+            exec(&conn, 
                 "INSERT OR REPLACE INTO concerns (id, doc_id, shift_id, at, night, category, person_id, reviewed, data)
                  VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
                 params![
@@ -137,7 +138,7 @@ fn project_record(
         }
         "incidents" => {
             let i: model::Incident = serde_json::from_value(json)?;
-            conn.execute(
+            exec(&conn, 
                 "INSERT OR REPLACE INTO incidents (id, doc_id, shift_id, at, night, kind, person_id, share_police, share_national, data)
                  VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
                 params![
@@ -157,11 +158,11 @@ fn project_person(conn: &Connection, doc_id: &str, d: &Automerge) -> Result<()> 
     let json = doc::read_json(d, &m)?;
     if json.get("id").is_none() {
         // An erased or empty profile projects to nothing.
-        conn.execute("DELETE FROM people WHERE doc_id = ?1", [doc_id])?;
+        exec(&conn, "DELETE FROM people WHERE doc_id = ?1", [doc_id])?;
         return Ok(());
     }
     let p: model::Person = serde_json::from_value(json)?;
-    conn.execute(
+    exec(&conn, 
         "INSERT OR REPLACE INTO people (id, doc_id, code_name, name_key, age_band, merged_into, created_at, data)
          VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
         params![
@@ -175,8 +176,8 @@ fn project_person(conn: &Connection, doc_id: &str, d: &Automerge) -> Result<()> 
 fn project_alert(conn: &Connection, doc_id: &str, d: &Automerge, s: &Settings) -> Result<()> {
     let m = doc::root_map(d, "alert")?;
     let a: model::Alert = serde_json::from_value(doc::read_json(d, &m)?)?;
-    conn.execute("DELETE FROM alert_ids WHERE alert_id = ?1", [&a.id])?;
-    conn.execute(
+    exec(&conn, "DELETE FROM alert_ids WHERE alert_id = ?1", [&a.id])?;
+    exec(&conn, 
         "INSERT OR REPLACE INTO alerts (id, doc_id, risk, created_at, data) VALUES (?1,?2,?3,?4,?5)",
         params![a.id, doc_id, a.input.risk.as_str(), a.created_at.to_rfc3339(), serde_json::to_string(&a)?],
     )?;
@@ -191,7 +192,7 @@ fn project_alert(conn: &Connection, doc_id: &str, d: &Automerge, s: &Settings) -
             // Stored values are already normalised; normalising again is idempotent.
             let n = normalise::identifier(kind, v, &s.default_country).unwrap_or_else(|_| v.clone());
             let h = normalise::keyed_hash(&key, kind, &n);
-            conn.execute("INSERT OR IGNORE INTO alert_ids (hash, alert_id) VALUES (?1, ?2)", params![&h[..], a.id])?;
+            exec(&conn, "INSERT OR IGNORE INTO alert_ids (hash, alert_id) VALUES (?1, ?2)", params![&h[..], a.id])?;
         }
     }
     Ok(())
