@@ -170,7 +170,10 @@ fn main() {
             s.log_encounter(e).unwrap();
             done += 1;
         }
-        last_night = Some(s.current_shift().unwrap().unwrap().night);
+        // Measure a full night (the last one may be partial).
+        if done % per_night == 0 || last_night.is_none() {
+            last_night = Some(s.current_shift().unwrap().unwrap().night);
+        }
         s.end_shift().unwrap();
         if night % 50 == 49 {
             eprintln!("  built {done}/{big} encounters");
