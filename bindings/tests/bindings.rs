@@ -1,0 +1,433 @@
+//! Drives the foreign-language suites for the generated bindings: one `#[test]` per language.
+//!
+//! Each test takes the UNSTRIPPED cdylib that `cargo test` just built for this very run
+//! (`target/<profile>/deps/liboutreach_ffi.so`, built with the lib's `cdylib` crate type),
+//! generates bindings with the pinned `bindings/uniffi-bindgen`, then compiles and runs the
+//! suite under `bindings/tests/{kotlin,swift,python}/`, failing with the foreign output shown.
+//!
+//! A missing toolchain fails the test when `CI=true` or `OUTREACH_REQUIRE_BINDINGS=1`;
+//! otherwise it prints `skipped: <why>, run scripts/<script>` and passes.
+//! Toolchains come from `scripts/setup-bindings-toolchains.sh` (see bindings/README.md).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const SWIFT_SCRIPT: &str = "swift-chroot.sh";
+const EXPECTED_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Upper bound for one foreign compile-or-run step (killed with its process group after it).
+const STEP_TIMEOUT_SECS: u32 = 900;
+
+fn bindings_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn repo_dir() -> PathBuf {
+    bindings_dir().parent().expect("bindings/ has a parent").to_path_buf()
+}
+
+/// `<target>/tmp`, created by cargo for integration tests.
+fn target_tmp() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+fn strict() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var("OUTREACH_REQUIRE_BINDINGS").is_ok_and(|v| v == "1")
+}
+
+/// Decides what a missing toolchain means: a failure in CI/strict mode, a visible skip otherwise.
+/// Returns true when the suite should run.
+fn toolchain_ready(language: &str, check: Result<(), String>, script: &str) -> bool {
+    match check {
+        Ok(()) => true,
+        Err(why) if strict() => panic!(
+            "{language} toolchain missing: {why}; run scripts/{script} \
+             (failing because CI=true or OUTREACH_REQUIRE_BINDINGS=1)"
+        ),
+        Err(why) => {
+            // Written straight to the stderr handle so it shows even though libtest captures
+            // print!/eprint! output of passing tests.
+            let _ = writeln!(
+                std::io::stderr(),
+                "{language} bindings: skipped: {why}, run scripts/{script}"
+            );
+            false
+        }
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
+    })
+}
+
+fn show(output: &Output) -> String {
+    format!(
+        "--- stdout ---\n{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Runs `cmd` under coreutils `timeout` (which kills the whole process group, e.g. Maven's
+/// forked test JVM, on expiry) and returns its output, panicking with that output on failure.
+fn run_step(what: &str, program: &str, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-k", "10", &STEP_TIMEOUT_SECS.to_string(), program])
+        .args(args)
+        .current_dir(cwd);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let started = std::time::Instant::now();
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start `{program}`: {e}"));
+    let secs = started.elapsed().as_secs_f32();
+    if !output.status.success() {
+        let timed_out = output.status.code() == Some(124) || output.status.code() == Some(137);
+        panic!(
+            "{what} FAILED ({}, after {secs:.1} s)\ncommand: {program} {}\n{}",
+            if timed_out {
+                format!("timed out after {STEP_TIMEOUT_SECS} s")
+            } else {
+                format!("{}", output.status)
+            },
+            args.join(" "),
+            show(&output)
+        );
+    }
+    println!("{what}: ok in {secs:.1} s\n{}", show(&output));
+    output
+}
+
+/// The cdylib built by this `cargo test` run: cargo builds the lib target with all its crate
+/// types (cdylib + staticlib + lib) into `deps/` next to this test executable. It is unstripped
+/// (debug or release profile alike), which uniffi-bindgen needs to read the metadata.
+fn cdylib() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let deps = exe.parent().expect("test exe has a directory");
+    let lib = deps.join("liboutreach_ffi.so");
+    assert!(
+        lib.is_file(),
+        "{} not found: the integration test expects cargo to have built the cdylib next to it",
+        lib.display()
+    );
+    lib
+}
+
+/// Builds the pinned uniffi-bindgen (its own nested workspace and lockfile) once per run, into
+/// `<target>/uniffi-bindgen` so it never contends with this run's build directory lock.
+fn bindgen() -> PathBuf {
+    static BINDGEN: OnceLock<PathBuf> = OnceLock::new();
+    BINDGEN
+        .get_or_init(|| {
+            let target = target_tmp()
+                .parent()
+                .expect("CARGO_TARGET_TMPDIR has a parent")
+                .join("uniffi-bindgen");
+            let manifest = bindings_dir().join("uniffi-bindgen/Cargo.toml");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+            run_step(
+                "build pinned uniffi-bindgen",
+                &cargo,
+                &[
+                    "build",
+                    "--locked",
+                    "--quiet",
+                    "--manifest-path",
+                    manifest.to_str().unwrap(),
+                    "--target-dir",
+                    target.to_str().unwrap(),
+                ],
+                &repo_dir(),
+                &[],
+            );
+            let bin = target.join("debug/uniffi-bindgen");
+            assert!(bin.is_file(), "{} missing after build", bin.display());
+            bin
+        })
+        .clone()
+}
+
+/// Fresh work directory for one language: `<target>/tmp/outreach-ffi-bindings/<language>`.
+fn work_dir(language: &str) -> PathBuf {
+    let dir = target_tmp().join("outreach-ffi-bindings").join(language);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("clean {}: {e}", dir.display()));
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Generates `language` bindings from the cdylib into `out`.
+fn generate(language: &str, out: &Path) {
+    let lib = cdylib();
+    run_step(
+        &format!("uniffi-bindgen generate --language {language}"),
+        bindgen().to_str().unwrap(),
+        &[
+            "generate",
+            lib.to_str().unwrap(),
+            "--language",
+            language,
+            "--no-format",
+            "--metadata-no-deps",
+            "--out-dir",
+            out.to_str().unwrap(),
+        ],
+        &repo_dir(),
+        &[],
+    );
+}
+
+fn copy_cdylib_into(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let dest = dir.join("liboutreach_ffi.so");
+    std::fs::copy(cdylib(), &dest).unwrap();
+    dest
+}
+
+/// Returns the first number following `marker` in `text` (e.g. "Tests run: 6").
+fn count_after(text: &str, marker: &str) -> Option<u32> {
+    let rest = &text[text.find(marker)? + marker.len()..];
+    let digits: String = rest.trim_start().chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+fn toolchain_cache() -> PathBuf {
+    std::env::var_os("OUTREACH_TOOLCHAIN_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/outreach-toolchains"))
+}
+
+fn kotlin_toolchain() -> Result<(), String> {
+    for tool in ["java", "mvn"] {
+        if !on_path(tool) {
+            return Err(format!("`{tool}` not on PATH"));
+        }
+    }
+    let pom = std::fs::read(bindings_dir().join("tests/kotlin/pom.xml")).expect("read pom.xml");
+    let marker = toolchain_cache().join("m2/.outreach-prefetched-pom.xml");
+    match std::fs::read(&marker) {
+        Ok(prefetched) if prefetched == pom => Ok(()),
+        Ok(_) => Err(format!(
+            "Maven repository {} was prefetched for an older bindings/tests/kotlin/pom.xml",
+            marker.parent().unwrap().display()
+        )),
+        Err(_) => Err(format!(
+            "Maven repository {} not prefetched",
+            marker.parent().unwrap().display()
+        )),
+    }
+}
+
+#[test]
+fn kotlin_jvm_bindings() {
+    if !toolchain_ready("Kotlin", kotlin_toolchain(), "setup-bindings-toolchains.sh kotlin") {
+        return;
+    }
+    let work = work_dir("kotlin");
+    let generated = work.join("generated");
+    generate("kotlin", &generated);
+    let lib_dir = work.join("lib");
+    copy_cdylib_into(&lib_dir);
+    let m2 = toolchain_cache().join("m2");
+    let pom = bindings_dir().join("tests/kotlin/pom.xml");
+    let output = run_step(
+        "Kotlin/JVM suite (mvn -o test)",
+        "mvn",
+        &[
+            "-B",
+            "-o",
+            "--no-transfer-progress",
+            "-f",
+            pom.to_str().unwrap(),
+            &format!("-Dmaven.repo.local={}", m2.display()),
+            &format!("-Doutreach.generated.dir={}", generated.display()),
+            &format!("-Doutreach.lib.dir={}", lib_dir.display()),
+            &format!("-Doutreach.build.dir={}", work.join("build").display()),
+            "test",
+        ],
+        &work,
+        &[("OUTREACH_FFI_EXPECTED_VERSION", EXPECTED_VERSION)],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // Surefire's closing summary; the last "Tests run:" line is the total.
+    let total = stdout
+        .lines()
+        .filter(|l| l.contains("Tests run:"))
+        .last()
+        .and_then(|l| count_after(l, "Tests run:"));
+    assert!(
+        total.is_some_and(|n| n > 0),
+        "Kotlin suite ran no tests\n{}",
+        show(&output)
+    );
+}
+
+fn swift_toolchain() -> Result<(), String> {
+    let output = Command::new(repo_dir().join("scripts").join(SWIFT_SCRIPT))
+        .arg("check")
+        .output()
+        .map_err(|e| format!("cannot run scripts/{SWIFT_SCRIPT}: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    }
+}
+
+#[test]
+fn swift_linux_bindings() {
+    if !toolchain_ready("Swift", swift_toolchain(), "setup-bindings-toolchains.sh swift") {
+        return;
+    }
+    let work = work_dir("swift");
+    let generated = work.join("generated");
+    generate("swift", &generated);
+    let lib_dir = work.join("lib");
+    copy_cdylib_into(&lib_dir);
+    // The test sources are copied next to the generated ones so a single directory (with the
+    // same absolute path inside and outside the chroot) is bind-mounted.
+    let sources = work.join("tests");
+    std::fs::create_dir_all(&sources).unwrap();
+    let mut swift_files = vec![generated.join("outreach_ffi.swift")];
+    for entry in std::fs::read_dir(bindings_dir().join("tests/swift")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "swift") {
+            let dest = sources.join(path.file_name().unwrap());
+            std::fs::copy(&path, &dest).unwrap();
+            swift_files.push(dest);
+        }
+    }
+    let chroot = repo_dir().join("scripts").join(SWIFT_SCRIPT);
+    let work_s = work.to_str().unwrap().to_string();
+    let exe = work.join("plumbing-tests");
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--bind".into(),
+        work_s.clone(),
+        "--cwd".into(),
+        work_s.clone(),
+        "--".into(),
+        "swiftc".into(),
+        // Absolute module map path: a relative one breaks clang's module cache.
+        "-Xcc".into(),
+        format!("-fmodule-map-file={}", generated.join("outreach_ffiFFI.modulemap").display()),
+        "-I".into(),
+        generated.display().to_string(),
+    ];
+    args.extend(swift_files.iter().map(|p| p.display().to_string()));
+    args.extend([
+        "-L".into(),
+        lib_dir.display().to_string(),
+        "-loutreach_ffi".into(),
+        "-Xlinker".into(),
+        "-rpath".into(),
+        "-Xlinker".into(),
+        lib_dir.display().to_string(),
+        "-o".into(),
+        exe.display().to_string(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_step("Swift compile (swiftc in chroot)", chroot.to_str().unwrap(), &args, &work, &[]);
+
+    let expected = format!("OUTREACH_FFI_EXPECTED_VERSION={EXPECTED_VERSION}");
+    let output = run_step(
+        "Swift suite (XCTest in chroot)",
+        chroot.to_str().unwrap(),
+        &[
+            "run",
+            "--bind",
+            &work_s,
+            "--cwd",
+            &work_s,
+            "--env",
+            &expected,
+            "--",
+            exe.to_str().unwrap(),
+        ],
+        &work,
+        &[],
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let executed = all
+        .lines()
+        .filter(|l| l.contains("Executed "))
+        .last()
+        .and_then(|l| count_after(l, "Executed "));
+    assert!(
+        executed.is_some_and(|n| n > 0) && all.contains("with 0 failures"),
+        "Swift suite ran no tests or reported failures\n{}",
+        show(&output)
+    );
+}
+
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+fn python_toolchain() -> Result<(), String> {
+    let output = Command::new(python())
+        .args(["-c", "import pytest"])
+        .output()
+        .map_err(|e| format!("cannot run `{}`: {e}", python()))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!("pytest not importable by `{}`", python()))
+    }
+}
+
+#[test]
+fn python_bindings() {
+    if !toolchain_ready("Python", python_toolchain(), "setup-bindings-toolchains.sh python") {
+        return;
+    }
+    let work = work_dir("python");
+    let generated = work.join("generated");
+    generate("python", &generated);
+    // The generated module loads liboutreach_ffi.so from its own directory.
+    copy_cdylib_into(&generated);
+    let suite = bindings_dir().join("tests/python");
+    let output = run_step(
+        "Python suite (pytest)",
+        &python(),
+        &[
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-v",
+            "--rootdir",
+            work.to_str().unwrap(),
+            suite.to_str().unwrap(),
+        ],
+        &work,
+        &[
+            ("PYTHONPATH", generated.to_str().unwrap()),
+            ("PYTHONDONTWRITEBYTECODE", "1"),
+            ("OUTREACH_FFI_EXPECTED_VERSION", EXPECTED_VERSION),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let passed = stdout
+        .lines()
+        .last()
+        .and_then(|l| l.split(" passed").next())
+        .and_then(|l| l.rsplit(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<u32>().ok());
+    assert!(
+        passed.is_some_and(|n| n > 0),
+        "Python suite ran no tests\n{}",
+        show(&output)
+    );
+}
