@@ -152,12 +152,12 @@ mod tests {
         assert_eq!(req.verify("/v1/pull", &keys.public(), NOW - MAX_CLOCK_SKEW_MS - 1), Err(AuthError::StaleTimestamp));
         assert_eq!(req.verify("/v1/pull", &DeviceKeys::generate().public(), NOW), Err(AuthError::DeviceMismatch));
 
-        let mutations: Vec<Box<dyn Fn(&mut SignedRequest)>> = vec![
-            Box::new(|r| r.team_id = TeamId::random()),
-            Box::new(|r| r.ts_ms += 1),
-            Box::new(|r| r.nonce[0] ^= 1),
-            Box::new(|r| r.body.push(b' ')),
-            Box::new(|r| r.sig[5] ^= 1),
+        let mutations: [fn(&mut SignedRequest); 5] = [
+            |r| r.team_id = TeamId::random(),
+            |r| r.ts_ms += 1,
+            |r| r.nonce[0] ^= 1,
+            |r| r.body.push(b' '),
+            |r| r.sig[5] ^= 1,
         ];
         for mutate in mutations {
             let mut bad = req.clone();
