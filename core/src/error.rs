@@ -63,6 +63,22 @@ pub enum Error {
     /// Work was cancelled through its handle.
     #[error("cancelled")]
     Cancelled,
+    /// The hub could not be reached or did not answer (sync). Nothing was lost; retry later.
+    #[error("hub unreachable: {0}")]
+    Network(String),
+    /// The hub refused a request; `code` is the protocol's error code (e.g. `revoked`).
+    #[error("hub refused the request ({code}, HTTP {status})")]
+    Hub {
+        /// Protocol error code, snake_case.
+        code: String,
+        /// HTTP status.
+        status: u16,
+        /// Whether retrying later may succeed (rate limit, hub unavailable).
+        retryable: bool,
+    },
+    /// A synced chunk or key failed to verify or decrypt; nothing of its page was applied.
+    #[error("sync data failed verification: {0}")]
+    Crypto(String),
 }
 
 impl Error {

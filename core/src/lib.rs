@@ -23,12 +23,14 @@ pub mod model;
 pub mod normalise;
 pub mod projection;
 pub mod store;
+pub mod sync;
 
 pub use api::{AuditEvent, PersonMatch, RecordClash, Settings, TeamSetup};
 pub use error::{Error, Result};
 pub use key::{KdfParams, StoreKey, Unlock};
 pub use model::*;
 pub use store::{exists as store_exists, Durability, Store, StoreOptions, SCHEMA_VERSION};
+pub use sync::{CancelToken, HttpTransport, SyncProgress, SyncReport, SyncStatus, Transport, TransportError};
 
 /// Test support: migrations and schema description (used by the migration test).
 #[doc(hidden)]

@@ -81,6 +81,9 @@ pub struct Store {
     pub(crate) docs: HashMap<String, Automerge>,
     pub(crate) settings: crate::api::Settings,
     pub(crate) settings_doc: String,
+    /// Device keys, team and current team key (see `sync::identity`); every store has one
+    /// once created or opened.
+    pub(crate) sync: Option<crate::sync::identity::Identity>,
 }
 
 impl std::fmt::Debug for Store {
@@ -160,11 +163,27 @@ fn configure(conn: &Connection) -> Result<()> {
 
 impl Store {
     /// Creates a new store in `dir` (created if missing; must not already hold a store).
+    ///
+    /// The store becomes the first (lead) device of a new team: it gets device keys (its
+    /// device id is derived from them), a team id and the team key of epoch 0, all kept inside
+    /// the encrypted database. [`Store::register_team`] tells a hub about it.
     pub fn create(dir: &Path, unlock: Unlock<'_>, team: crate::api::TeamSetup, opts: &StoreOptions) -> Result<Store> {
         if exists(dir) {
             return Err(Error::AlreadyExists(dir.to_path_buf()));
         }
         team.validate()?;
+        let keys = outreach_proto::keys::DeviceKeys::generate();
+        let mut store = Store::create_empty(dir, unlock, opts, keys.device_id().to_hex())?;
+        store.init_sync_lead(keys)?;
+        store.init_team(team)?;
+        Ok(store)
+    }
+
+    /// Creates the files of a new, empty store (schema migrated, no team yet).
+    pub(crate) fn create_empty(dir: &Path, unlock: Unlock<'_>, opts: &StoreOptions, device_id: String) -> Result<Store> {
+        if exists(dir) {
+            return Err(Error::AlreadyExists(dir.to_path_buf()));
+        }
         std::fs::create_dir_all(dir)?;
         #[cfg(unix)]
         {
@@ -197,10 +216,7 @@ impl Store {
         let tmp = dir.join("store.json.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(&meta)?)?;
         std::fs::rename(&tmp, dir.join(META_FILE))?;
-        let device_id = uuid::Uuid::new_v4().simple().to_string();
-        let mut store = Store::from_conn(conn, dir, device_id.clone(), String::new())?;
-        store.init_team(team)?;
-        Ok(store)
+        Store::from_conn(conn, dir, device_id, String::new())
     }
 
     /// Opens an existing store. A wrong key is [`Error::WrongKey`]; a damaged file is
@@ -243,7 +259,11 @@ impl Store {
         let settings_doc: String =
             conn.query_row("SELECT value FROM meta WHERE key = 'settings_doc'", [], |r| r.get(0))?;
         let mut store = Store::from_conn(conn, dir, device_id, settings_doc)?;
-        store.reload_settings()?;
+        store.ensure_sync_identity()?;
+        // A device that joined with an invite has no settings until its first pull.
+        if !store.settings_doc.is_empty() {
+            store.reload_settings()?;
+        }
         Ok(store)
     }
 
@@ -303,6 +323,7 @@ impl Store {
             docs: HashMap::new(),
             settings: crate::api::Settings::default(),
             settings_doc,
+            sync: None,
         })
     }
 
@@ -418,7 +439,10 @@ impl Store {
                 )?;
             }
             store_chunk(&t, doc_id, &chunk, &d)?;
-            exec(&t, "INSERT INTO outbox (doc_id, data, created_at) VALUES (?1, ?2, ?3)", params![doc_id, chunk, now])?;
+            // Sealed (document data key, device signature) and queued for the hub in this
+            // same transaction; the plaintext chunk stays only in doc_chunks.
+            let id = self.sync.as_ref().ok_or_else(|| Error::State("this store has no sync identity".into()))?;
+            crate::sync::identity::queue_sealed(&t, id, doc_id, &chunk, &now)?;
             project(&t, &d, &self.settings)?;
             for (action, entity, id) in audit {
                 exec(&t, 
@@ -484,15 +508,17 @@ pub(crate) fn exec<P: rusqlite::Params>(c: &Connection, sql: &str, p: P) -> Resu
 /// Smallest chunk total that triggers compaction.
 const COMPACT_MIN: i64 = 16 * 1024;
 
-/// Stores a change chunk and compacts the document when its chunks outgrow its snapshot.
-fn store_chunk(t: &Transaction<'_>, doc_id: &str, chunk: &[u8], d: &Automerge) -> Result<()> {
+/// Stores a change chunk and compacts the document when its chunks outgrow its snapshot
+/// (never while the document holds changes queued for missing dependencies: a snapshot would
+/// leave them out).
+pub(crate) fn store_chunk(t: &Connection, doc_id: &str, chunk: &[u8], d: &Automerge) -> Result<()> {
     exec(&t, "INSERT INTO doc_chunks (doc_id, data) VALUES (?1, ?2)", params![doc_id, chunk])?;
     let (snap, chunks): (i64, i64) = t.query_row(
         "UPDATE docs SET chunks_len = chunks_len + ?2, updated_at = ?3 WHERE doc_id = ?1 RETURNING snapshot_len, chunks_len",
         params![doc_id, chunk.len() as i64, Utc::now().to_rfc3339()],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    if chunks > snap.max(COMPACT_MIN) {
+    if chunks > snap.max(COMPACT_MIN) && automerge::ReadDoc::get_missing_deps(d, &[]).is_empty() {
         let full = d.save();
         exec(&t, 
             "UPDATE docs SET snapshot = ?2, snapshot_len = ?3, chunks_len = 0 WHERE doc_id = ?1",

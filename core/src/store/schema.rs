@@ -69,6 +69,42 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX people_name ON people(name_key);
     CREATE INDEX alert_ids_alert ON alert_ids(alert_id);
     "#,
+    // v3: the sync client. Everything secret stays inside this (SQLCipher) database.
+    // - The v1 `outbox` held plaintext chunks; it becomes `outbox_unsealed` (sealed and moved
+    //   on open by `sync::seal_unsealed_outbox`, then always empty) and the new `outbox` holds
+    //   only sealed chunks (canonical bytes of outreach_proto::seal::SealedChunk), unique by
+    //   content hash so a re-push after a lost response is harmless.
+    // - `sync_identity`: this device's signing and agreement secrets, team, role, current
+    //   team-key epoch, hub URL, pull cursor and last sync outcome (one row).
+    // - `team_keys`: team key per epoch. `doc_keys`: per-document data keys (unwrapped) with
+    //   their wrapped form as pushed to the hub.
+    // - `sync_devices`: the team's device directory (public keys) used to verify authors.
+    // - `sync_pending`: pulled plaintext chunks of documents whose first change (skeleton,
+    //   hence kind) has not arrived yet.
+    r#"
+    ALTER TABLE outbox RENAME TO outbox_unsealed;
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL, hash BLOB NOT NULL UNIQUE,
+        data BLOB NOT NULL, created_at TEXT NOT NULL);
+    CREATE TABLE sync_identity (
+        id INTEGER PRIMARY KEY CHECK (id = 1), device_id TEXT NOT NULL,
+        sign_secret BLOB NOT NULL, kx_secret BLOB NOT NULL, team_id TEXT NOT NULL,
+        role TEXT NOT NULL, epoch INTEGER NOT NULL, hub_url TEXT,
+        registered INTEGER NOT NULL DEFAULT 0, pull_cursor INTEGER NOT NULL DEFAULT 0,
+        last_attempt TEXT, last_success TEXT, last_error TEXT);
+    CREATE TABLE team_keys (epoch INTEGER PRIMARY KEY, key BLOB NOT NULL, added_at TEXT NOT NULL);
+    CREATE TABLE doc_keys (
+        key_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, epoch INTEGER NOT NULL, key BLOB NOT NULL,
+        wrapped TEXT NOT NULL, pushed INTEGER NOT NULL);
+    CREATE INDEX doc_keys_doc ON doc_keys(doc_id, epoch);
+    CREATE INDEX doc_keys_unpushed ON doc_keys(pushed) WHERE pushed = 0;
+    CREATE TABLE sync_devices (
+        device_id TEXT PRIMARY KEY, sign_pub BLOB NOT NULL, kx_pub BLOB NOT NULL,
+        name TEXT NOT NULL, role TEXT NOT NULL, enrolled_ms INTEGER NOT NULL, revoked_ms INTEGER);
+    CREATE TABLE sync_pending (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL, data BLOB NOT NULL);
+    CREATE INDEX sync_pending_doc ON sync_pending(doc_id, seq);
+    "#,
 ];
 
 /// The schema version this build writes.
