@@ -1,0 +1,34 @@
+//! One module per command group. Each exposes its clap arguments and a `run` function taking
+//! the shared [`Context`].
+
+pub mod admin;
+pub mod alert;
+pub mod concern;
+pub mod encounter;
+pub mod incident;
+pub mod init;
+pub mod person;
+pub mod shift;
+
+use crate::cli::{Cli, Command};
+use crate::context::Context;
+use crate::errors::CliResult;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> CliResult {
+    let ctx = Context::new(cli.data_dir, cli.user)?;
+    match cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Shift(c) => shift::run(&ctx, c),
+        Command::Log(a) => encounter::log(&ctx, a),
+        Command::Amend(a) => encounter::amend(&ctx, a),
+        Command::List(a) => encounter::list(&ctx, a),
+        Command::Person(c) => person::run(&ctx, c),
+        Command::Alert(c) => alert::run(&ctx, c),
+        Command::Concern(c) => concern::run(&ctx, c),
+        Command::Incident(c) => incident::run(&ctx, c),
+        Command::Audit(a) => admin::audit(&ctx, a),
+        Command::Check(a) => admin::check(&ctx, a),
+        Command::Rebuild(a) => admin::rebuild(&ctx, a),
+    }
+}
