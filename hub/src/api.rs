@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::ratelimit::{RateLimit, RateLimiter};
-use crate::storage::{check_active, check_lead, AuthStamp, ChunkRecord, NewInvite, NewTeam, Storage};
+use crate::storage::{check_active, check_lead, AuthStamp, ChunkRecord, NewDevice, NewInvite, NewTeam, Storage};
 
 /// Most chunks plus document keys in one push.
 pub const MAX_PUSH_ITEMS: usize = 1000;
@@ -288,14 +288,11 @@ async fn enrol(State(state): State<Arc<HubState>>, headers: HeaderMap, body: Bod
             let req: EnrolRequest = decode_json(&read_body(&headers, body).await?).map_err(decode_error)?;
             check_version(req.v)?;
             check_registration(&req.device, &req.team_id)?;
-            let device = DeviceInfo {
+            let device = NewDevice {
                 device_id: req.device.device_id(),
                 name: req.device.name.clone(),
-                // The stored role comes from the invite; this placeholder is not used.
-                role: Role::Member,
                 keys: req.device.keys,
                 enrolled_ms: state.clock.now_ms(),
-                revoked_ms: None,
             };
             let device_id = device.device_id;
             let enrolled = state.store.enrol(req.team_id, TokenHash::of(&req.token), device).await?;

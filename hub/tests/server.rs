@@ -135,3 +135,34 @@ async fn per_device_rate_is_bounded() {
     }
     h.unchanged(async { refused(h.pull(team.id, &team.lead, 0, 1).await, ErrorCode::RateLimited) }).await;
 }
+
+#[test]
+fn binary_refuses_plain_http_off_loopback_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_outreach-hub"))
+        .args(["serve", "--db", &sqlite_url(&dir), "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refusing to listen on 0.0.0.0:0 without TLS"), "{stderr}");
+}
+
+#[test]
+fn binary_announces_plain_http_on_loopback() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_outreach-hub"))
+        .args(["serve", "--db", &sqlite_url(&dir), "--listen", "127.0.0.1:0"])
+        .env("OUTREACH_HUB_SETUP_CODE", SETUP_CODE)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut first).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(first.contains("PLAIN HTTP (no TLS)") && first.contains("loopback only"), "{first}");
+    assert!(!first.contains(SETUP_CODE), "a setup code given by the operator is not echoed");
+    assert!(dir.path().join("hub.db").exists(), "the SQLite database is created on first start");
+}

@@ -117,12 +117,8 @@ pub enum ErrorCode {
     NoSuchEndpoint,
     /// Wrong HTTP method (405).
     MethodNotAllowed,
-    /// Plain HTTP refused (426). Reserved for proxies that terminate TLS in front of the hub.
-    TlsRequired,
     /// Storage or other internal failure (500). Safe to retry.
     Internal,
-    /// The hub is shutting down or overloaded (503). Safe to retry.
-    Unavailable,
 }
 
 impl ErrorCode {
@@ -139,16 +135,14 @@ impl ErrorCode {
             InviteExpired | InviteUsed => 410,
             TooLarge => 413,
             BadChunkSignature | ChunkAuthorMismatch | BadWrappedKey => 422,
-            TlsRequired => 426,
             RateLimited => 429,
             Internal => 500,
-            Unavailable => 503,
         }
     }
 
     /// Whether the client may retry the same request later unchanged (with a fresh nonce).
     pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorCode::RateLimited | ErrorCode::Internal | ErrorCode::Unavailable)
+        matches!(self, ErrorCode::RateLimited | ErrorCode::Internal)
     }
 }
 

@@ -97,6 +97,19 @@ pub struct NewTeam {
     pub now_ms: i64,
 }
 
+/// A device presenting an invite token. Its role comes from the invite.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    /// Device id (derived from `keys`).
+    pub device_id: DeviceId,
+    /// Display label.
+    pub name: String,
+    /// Public keys.
+    pub keys: outreach_proto::keys::DevicePublicKeys,
+    /// Hub clock at enrolment.
+    pub enrolled_ms: i64,
+}
+
 /// A new one-time invite.
 #[derive(Debug, Clone)]
 pub struct NewInvite {
@@ -374,7 +387,7 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Consume an invite and register `device` atomically. Refuses unknown, used or expired
     /// invites, and a device id already in the team.
-    async fn enrol(&self, team_id: TeamId, token_hash: TokenHash, device: DeviceInfo) -> Result<Enrolled, StoreError>;
+    async fn enrol(&self, team_id: TeamId, token_hash: TokenHash, device: NewDevice) -> Result<Enrolled, StoreError>;
 
     /// Store chunks (authored by the requester, verified by the caller) and wrapped document
     /// keys; all or nothing. Duplicates (same hash; same key id and epoch with identical

@@ -20,7 +20,7 @@ use tokio_postgres::NoTls;
 use super::{
     build_page, check_active, check_invite, check_lead, check_revocation, device_from_columns, json_column,
     package_from_column, to_i64, to_u64, AuthStamp, ChunkRecord, Enrolled, InviteRow, ItemKind, ItemRow,
-    NewInvite, NewTeam, Storage, StoreError, TableFingerprint, PULL_PAGE_BYTES,
+    NewDevice, NewInvite, NewTeam, Storage, StoreError, TableFingerprint, PULL_PAGE_BYTES,
 };
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -298,7 +298,7 @@ async fn push_in(tx: &Transaction<'_>, auth: &AuthStamp, chunks: &[ChunkRecord],
     Ok(out)
 }
 
-async fn enrol_in(tx: &Transaction<'_>, team_id: &TeamId, token_hash: &TokenHash, device: &DeviceInfo) -> Result<Enrolled, StoreError> {
+async fn enrol_in(tx: &Transaction<'_>, team_id: &TeamId, token_hash: &TokenHash, device: &NewDevice) -> Result<Enrolled, StoreError> {
     // Lock the team first (enrolment and revocation must not interleave), then the invite.
     let (epoch, _) = match team_state(tx, team_id, true).await {
         Ok(state) => state,
@@ -439,7 +439,7 @@ impl Storage for PgStorage {
         })
     }
 
-    async fn enrol(&self, team_id: TeamId, token_hash: TokenHash, device: DeviceInfo) -> Result<Enrolled, StoreError> {
+    async fn enrol(&self, team_id: TeamId, token_hash: TokenHash, device: NewDevice) -> Result<Enrolled, StoreError> {
         in_tx!(self, tx => enrol_in(&tx, &team_id, &token_hash, &device).await?)
     }
 

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use super::{
     build_page, check_active, check_invite, check_lead, check_revocation, device_from_columns, json_column,
     package_from_column, to_i64, to_u64, AuthStamp, ChunkRecord, Enrolled, InviteRow, ItemKind, ItemRow,
-    NewInvite, NewTeam, Storage, StoreError, TableFingerprint, PULL_PAGE_BYTES,
+    NewDevice, NewInvite, NewTeam, Storage, StoreError, TableFingerprint, PULL_PAGE_BYTES,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -318,7 +318,7 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn enrol(&self, team_id: TeamId, token_hash: TokenHash, device: DeviceInfo) -> Result<Enrolled, StoreError> {
+    async fn enrol(&self, team_id: TeamId, token_hash: TokenHash, device: NewDevice) -> Result<Enrolled, StoreError> {
         self.with_tx(move |tx| {
             let row = tx
                 .query_row(
