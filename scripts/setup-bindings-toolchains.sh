@@ -77,7 +77,7 @@ class ProbeTest {
 }
 EOF
     # Same pom, same plugins and dependency graph as the real suite; only the sources differ.
-    if ! mvn -B -q --no-transfer-progress -f "$POM" \
+    if ! mvn -B -q --no-transfer-progress -Dstyle.color=never -f "$POM" \
         -Dmaven.repo.local="$M2" \
         -Doutreach.generated.dir="$probe/main" \
         -Doutreach.test.dir="$probe/test" \

@@ -75,6 +75,18 @@ fn show(output: &Output) -> String {
 /// Runs `cmd` under coreutils `timeout` (which kills the whole process group, e.g. Maven's
 /// forked test JVM, on expiry) and returns its output, panicking with that output on failure.
 fn run_step(what: &str, program: &str, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> Output {
+    run_step_hinted(what, program, args, cwd, envs, "")
+}
+
+/// [`run_step`] with a hint appended to the failure message.
+fn run_step_hinted(
+    what: &str,
+    program: &str,
+    args: &[&str],
+    cwd: &Path,
+    envs: &[(&str, &str)],
+    hint: &str,
+) -> Output {
     let mut cmd = Command::new("timeout");
     cmd.args(["-k", "10", &STEP_TIMEOUT_SECS.to_string(), program])
         .args(args)
@@ -90,7 +102,7 @@ fn run_step(what: &str, program: &str, args: &[&str], cwd: &Path, envs: &[(&str,
     if !output.status.success() {
         let timed_out = output.status.code() == Some(124) || output.status.code() == Some(137);
         panic!(
-            "{what} FAILED ({}, after {secs:.1} s)\ncommand: {program} {}\n{}",
+            "{what} FAILED ({}, after {secs:.1} s)\ncommand: {program} {}\n{}{hint}",
             if timed_out {
                 format!("timed out after {STEP_TIMEOUT_SECS} s")
             } else {
@@ -237,7 +249,7 @@ fn kotlin_jvm_bindings() {
     copy_cdylib_into(&lib_dir);
     let m2 = toolchain_cache().join("m2");
     let pom = bindings_dir().join("tests/kotlin/pom.xml");
-    let output = run_step(
+    let output = run_step_hinted(
         "Kotlin/JVM suite (mvn -o test)",
         "mvn",
         &[
@@ -250,17 +262,19 @@ fn kotlin_jvm_bindings() {
             &format!("-Doutreach.generated.dir={}", generated.display()),
             &format!("-Doutreach.lib.dir={}", lib_dir.display()),
             &format!("-Doutreach.build.dir={}", work.join("build").display()),
+            "-Dstyle.color=never",
             "test",
         ],
         &work,
         &[("OUTREACH_FFI_EXPECTED_VERSION", EXPECTED_VERSION)],
+        "\nhint: Maven runs offline here; if it reports an artifact missing in offline mode, \
+         run scripts/setup-bindings-toolchains.sh kotlin",
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     // Surefire's closing summary; the last "Tests run:" line is the total.
     let total = stdout
         .lines()
-        .filter(|l| l.contains("Tests run:"))
-        .last()
+        .rfind(|l| l.contains("Tests run:"))
         .and_then(|l| count_after(l, "Tests run:"));
     assert!(
         total.is_some_and(|n| n > 0),
@@ -361,8 +375,7 @@ fn swift_linux_bindings() {
     );
     let executed = all
         .lines()
-        .filter(|l| l.contains("Executed "))
-        .last()
+        .rfind(|l| l.contains("Executed "))
         .and_then(|l| count_after(l, "Executed "));
     assert!(
         executed.is_some_and(|n| n > 0) && all.contains("with 0 failures"),
@@ -398,6 +411,10 @@ fn python_bindings() {
     // The generated module loads liboutreach_ffi.so from its own directory.
     copy_cdylib_into(&generated);
     let suite = bindings_dir().join("tests/python");
+    // An empty ini file of our own, so no pytest configuration found up the repository tree
+    // (a future pyproject.toml, say) changes how this suite runs.
+    let ini = work.join("pytest.ini");
+    std::fs::write(&ini, "[pytest]\n").unwrap();
     let output = run_step(
         "Python suite (pytest)",
         &python(),
@@ -407,6 +424,8 @@ fn python_bindings() {
             "-p",
             "no:cacheprovider",
             "-v",
+            "-c",
+            ini.to_str().unwrap(),
             "--rootdir",
             work.to_str().unwrap(),
             suite.to_str().unwrap(),
