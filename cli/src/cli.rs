@@ -24,11 +24,25 @@ Exit codes: 0 ok, 1 other error, 2 usage error, 3 wrong passphrase, 4 no store /
 )]
 pub struct Cli {
     /// Store directory [default: the platform data directory, e.g. ~/.local/share/outreach]
-    #[arg(long, global = true, env = "OUTREACH_DATA_DIR", hide_env_values = true, value_name = "DIR", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        env = "OUTREACH_DATA_DIR",
+        hide_env_values = true,
+        value_name = "DIR",
+        help_heading = "Global options"
+    )]
     pub data_dir: Option<PathBuf>,
 
     /// Staff handle recorded in the audit log for what this command does
-    #[arg(long, global = true, env = "OUTREACH_USER", hide_env_values = true, value_name = "HANDLE", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        env = "OUTREACH_USER",
+        hide_env_values = true,
+        value_name = "HANDLE",
+        help_heading = "Global options"
+    )]
     pub user: Option<String>,
 
     #[command(subcommand)]

@@ -57,7 +57,8 @@ impl Context {
             return Err(self.core(outreach_core::Error::NoStore(self.data_dir.clone())));
         }
         let pass = passphrase(&format!("Passphrase for {}: ", self.data_dir.display()))?;
-        let mut store = Store::open(&self.data_dir, Unlock::Passphrase(pass.as_bytes())).map_err(|e| self.core(e))?;
+        let mut store = Store::open(&self.data_dir, Unlock::Passphrase(pass.as_bytes()))
+            .map_err(|e| self.core(e))?;
         drop(pass);
         if let Some(u) = &self.user {
             store.set_user(u).map_err(|e| self.core(e))?;
@@ -72,10 +73,20 @@ impl Context {
         }
         // Validate before asking for a passphrase, so a typo in --zones costs no retyping.
         team.validate().map_err(|e| self.core(e))?;
-        let opts = StoreOptions { kdf: kdf_params()?, ..Default::default() };
+        // The update is needed when a test build enables the core's extra (test-only) option.
+        #[allow(clippy::needless_update)]
+        let opts = StoreOptions {
+            kdf: kdf_params()?,
+            ..Default::default()
+        };
         let pass = new_passphrase()?;
-        let mut store =
-            Store::create(&self.data_dir, Unlock::Passphrase(pass.as_bytes()), team, &opts).map_err(|e| self.core(e))?;
+        let mut store = Store::create(
+            &self.data_dir,
+            Unlock::Passphrase(pass.as_bytes()),
+            team,
+            &opts,
+        )
+        .map_err(|e| self.core(e))?;
         drop(pass);
         if let Some(u) = &self.user {
             store.set_user(u).map_err(|e| self.core(e))?;
@@ -98,7 +109,9 @@ fn kdf_params() -> CliResult<KdfParams> {
         Some(v) if v.is_empty() => Ok(KdfParams::default()),
         Some(_) => Err(CliError {
             exit: Exit::Invalid,
-            message: format!("invalid {ENV_KDF}: unknown value; unset it (it exists for tests only)"),
+            message: format!(
+                "invalid {ENV_KDF}: unknown value; unset it (it exists for tests only)"
+            ),
         }),
     }
 }
@@ -123,8 +136,11 @@ fn prompt(text: &str) -> CliResult<Zeroizing<String>> {
             "no passphrase: set {ENV_PASSPHRASE} or run outreach in a terminal to be asked for it"
         )));
     }
-    let p = rpassword::prompt_password(text)
-        .map_err(|_| CliError::other(format!("could not read the passphrase from the terminal; set {ENV_PASSPHRASE} instead")))?;
+    let p = rpassword::prompt_password(text).map_err(|_| {
+        CliError::other(format!(
+            "could not read the passphrase from the terminal; set {ENV_PASSPHRASE} instead"
+        ))
+    })?;
     Ok(Zeroizing::new(p))
 }
 
@@ -135,7 +151,10 @@ fn passphrase(prompt_text: &str) -> CliResult<Zeroizing<String>> {
     }
     let p = prompt(prompt_text)?;
     if p.is_empty() {
-        return Err(CliError::invalid("passphrase", "must not be empty; try again"));
+        return Err(CliError::invalid(
+            "passphrase",
+            "must not be empty; try again",
+        ));
     }
     Ok(p)
 }
@@ -145,11 +164,16 @@ fn new_passphrase() -> CliResult<Zeroizing<String>> {
     let p = match env_passphrase()? {
         Some(p) => p,
         None => {
-            let p = prompt(&format!("New passphrase (at least {MIN_PASSPHRASE} characters): "))?;
+            let p = prompt(&format!(
+                "New passphrase (at least {MIN_PASSPHRASE} characters): "
+            ))?;
             check_length(&p)?;
             let again = prompt("Type the passphrase again: ")?;
             if *again != *p {
-                return Err(CliError::invalid("passphrase", "the two entries differ; run `outreach init` again"));
+                return Err(CliError::invalid(
+                    "passphrase",
+                    "the two entries differ; run `outreach init` again",
+                ));
             }
             p
         }

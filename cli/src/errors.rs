@@ -37,12 +37,18 @@ pub struct CliError {
 impl CliError {
     /// A validation failure of one of the CLI's own options.
     pub fn invalid(option: &str, rule: impl std::fmt::Display) -> Self {
-        CliError { exit: Exit::Invalid, message: format!("invalid {option}: {rule}") }
+        CliError {
+            exit: Exit::Invalid,
+            message: format!("invalid {option}: {rule}"),
+        }
     }
 
     /// Any other failure.
     pub fn other(message: impl Into<String>) -> Self {
-        CliError { exit: Exit::Other, message: message.into() }
+        CliError {
+            exit: Exit::Other,
+            message: message.into(),
+        }
     }
 
     /// Maps a core error, naming the store directory where that helps the operator.
@@ -77,13 +83,18 @@ impl CliError {
             CoreError::State(msg) => (Exit::Other, msg),
             other => (Exit::Other, format!("{other}; nothing was saved by this command")),
         };
-        CliError { exit, message: one_line(&message) }
+        CliError {
+            exit,
+            message: one_line(&message),
+        }
     }
 }
 
 /// Flattens a message to one line (defensive: core messages are one line already).
 pub fn one_line(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Shorthand for command results.
@@ -104,11 +115,18 @@ pub fn usage_line(e: &clap::Error) -> String {
     // option name.
     let defined = |k: ContextKind| strings(k).join(", ");
     let looks_like_flag = |s: &str| {
-        s.starts_with('-') && s.len() <= 40 && s.trim_start_matches('-').chars().all(|c| c.is_ascii_alphabetic() || c == '-')
+        s.starts_with('-')
+            && s.len() <= 40
+            && s.trim_start_matches('-')
+                .chars()
+                .all(|c| c.is_ascii_alphabetic() || c == '-')
     };
-    let looks_like_word = |s: &str| s.len() <= 30 && s.chars().all(|c| c.is_ascii_lowercase() || c == '-');
+    let looks_like_word =
+        |s: &str| s.len() <= 30 && s.chars().all(|c| c.is_ascii_lowercase() || c == '-');
     let what = match e.kind() {
-        ErrorKind::MissingRequiredArgument => format!("missing required {}", defined(ContextKind::InvalidArg)),
+        ErrorKind::MissingRequiredArgument => {
+            format!("missing required {}", defined(ContextKind::InvalidArg))
+        }
         ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             "a subcommand is needed".to_string()
         }
@@ -121,7 +139,10 @@ pub fn usage_line(e: &clap::Error) -> String {
             _ => "unknown command (not shown)".to_string(),
         },
         ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
-            if strings(ContextKind::InvalidValue).iter().all(|v| v.is_empty()) {
+            if strings(ContextKind::InvalidValue)
+                .iter()
+                .all(|v| v.is_empty())
+            {
                 format!("a value is needed for {}", defined(ContextKind::InvalidArg))
             } else {
                 format!("invalid value for {}", defined(ContextKind::InvalidArg))
@@ -130,15 +151,27 @@ pub fn usage_line(e: &clap::Error) -> String {
         ErrorKind::ArgumentConflict => {
             let prior = defined(ContextKind::PriorArg);
             if prior.is_empty() {
-                format!("{} cannot be used with one of the other options given", defined(ContextKind::InvalidArg))
+                format!(
+                    "{} cannot be used with one of the other options given",
+                    defined(ContextKind::InvalidArg)
+                )
             } else {
-                format!("{} cannot be used with {prior}", defined(ContextKind::InvalidArg))
+                format!(
+                    "{} cannot be used with {prior}",
+                    defined(ContextKind::InvalidArg)
+                )
             }
         }
         ErrorKind::TooManyValues | ErrorKind::TooFewValues | ErrorKind::WrongNumberOfValues => {
-            format!("wrong number of values for {}", defined(ContextKind::InvalidArg))
+            format!(
+                "wrong number of values for {}",
+                defined(ContextKind::InvalidArg)
+            )
         }
-        ErrorKind::NoEquals => format!("{} needs `=` before its value", defined(ContextKind::InvalidArg)),
+        ErrorKind::NoEquals => format!(
+            "{} needs `=` before its value",
+            defined(ContextKind::InvalidArg)
+        ),
         ErrorKind::InvalidUtf8 => "arguments must be valid UTF-8".to_string(),
         _ => "the command line could not be understood".to_string(),
     };
@@ -150,10 +183,16 @@ pub fn usage_line(e: &clap::Error) -> String {
 /// message. The usage line is built from definitions only; nothing else of the rendering is used.
 fn command_path(e: &clap::Error) -> String {
     let rendered = e.render().to_string();
-    let usage = rendered.lines().map(str::trim).find_map(|l| l.strip_prefix("Usage:")).unwrap_or("");
+    let usage = rendered
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("Usage:"))
+        .unwrap_or("");
     let words: Vec<&str> = usage
         .split_whitespace()
-        .take_while(|w| !w.starts_with('-') && w.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .take_while(|w| {
+            !w.starts_with('-') && w.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        })
         .collect();
     if words.first() == Some(&"outreach") {
         words.join(" ")

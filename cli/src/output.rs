@@ -24,24 +24,32 @@ pub fn emit(text: &str) -> CliResult {
     match r {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(CliError::other(format!("could not write the output ({})", e.kind()))),
+        Err(e) => Err(CliError::other(format!(
+            "could not write the output ({})",
+            e.kind()
+        ))),
     }
 }
 
 /// Pretty JSON of any serialisable value.
 pub fn json<T: Serialize + ?Sized>(v: &T) -> CliResult<String> {
-    serde_json::to_string_pretty(v).map_err(|_| CliError::other("could not encode the output as JSON"))
+    serde_json::to_string_pretty(v)
+        .map_err(|_| CliError::other("could not encode the output as JSON"))
 }
 
 /// Record text made safe for one table cell: control characters (newlines included) become
 /// spaces.
 pub fn cell(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Record text made safe for a terminal, keeping newlines.
 pub fn text(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() && c != '\n' { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+        .collect()
 }
 
 /// A plain-text table with a header row and columns padded to their widest cell.
@@ -54,7 +62,10 @@ pub struct Table {
 impl Table {
     /// A table with these column headings.
     pub fn new(header: &[&str]) -> Self {
-        Table { header: header.iter().map(|h| h.to_string()).collect(), rows: vec![] }
+        Table {
+            header: header.iter().map(|h| h.to_string()).collect(),
+            rows: vec![],
+        }
     }
 
     /// Adds a row (cells are cleaned of control characters).
@@ -81,8 +92,8 @@ impl Table {
             let mut line = String::new();
             for (i, c) in r.iter().enumerate().take(n) {
                 if i + 1 < n {
-                    line.push_str(c);
-                    line.extend(std::iter::repeat(' ').take(widths[i] - c.chars().count() + 2));
+                    // Width counts chars, as `widths` does.
+                    line.push_str(&format!("{c:<w$}  ", w = widths[i]));
                 } else {
                     line.push_str(c);
                 }
@@ -96,17 +107,22 @@ impl Table {
 
 /// The team's fixed offset from UTC.
 pub fn offset(minutes: i32) -> FixedOffset {
-    FixedOffset::east_opt(minutes * 60).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"))
+    FixedOffset::east_opt(minutes * 60)
+        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"))
 }
 
 /// `HH:MM` in the team's offset.
 pub fn clock(t: DateTime<Utc>, minutes: i32) -> String {
-    t.with_timezone(&offset(minutes)).format("%H:%M").to_string()
+    t.with_timezone(&offset(minutes))
+        .format("%H:%M")
+        .to_string()
 }
 
 /// `YYYY-MM-DD HH:MM` in the team's offset.
 pub fn stamp(t: DateTime<Utc>, minutes: i32) -> String {
-    t.with_timezone(&offset(minutes)).format("%Y-%m-%d %H:%M").to_string()
+    t.with_timezone(&offset(minutes))
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 /// The first characters of a device id, enough to tell devices apart in a table.

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use outreach_core::{ConsentFlags, Referral, ReferralDestination, ReferralMode, ReferralStatus, Service};
+use outreach_core::{
+    ConsentFlags, Referral, ReferralDestination, ReferralMode, ReferralStatus, Service,
+};
 
 use crate::errors::{CliError, CliResult};
 
@@ -17,11 +19,17 @@ pub fn controlled<T>(option: &str, value: &str, names: fn() -> Vec<&'static str>
 where
     T: FromStr,
 {
-    value.parse::<T>().map_err(|_| CliError::invalid(option, format!("must be one of: {}", names().join(", "))))
+    value
+        .parse::<T>()
+        .map_err(|_| CliError::invalid(option, format!("must be one of: {}", names().join(", "))))
 }
 
 /// Several controlled values (repeated and/or comma-separated options).
-pub fn controlled_list<T>(option: &str, values: &[String], names: fn() -> Vec<&'static str>) -> CliResult<Vec<T>>
+pub fn controlled_list<T>(
+    option: &str,
+    values: &[String],
+    names: fn() -> Vec<&'static str>,
+) -> CliResult<Vec<T>>
 where
     T: FromStr + PartialEq,
 {
@@ -39,12 +47,18 @@ where
 pub fn time(option: &str, value: &str) -> CliResult<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(value.trim())
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| CliError::invalid(option, "use an RFC 3339 time such as 2026-01-31T22:15:00Z or 2026-01-31T22:15:00+01:00"))
+        .map_err(|_| {
+            CliError::invalid(
+                option,
+                "use an RFC 3339 time such as 2026-01-31T22:15:00Z or 2026-01-31T22:15:00+01:00",
+            )
+        })
 }
 
 /// A calendar date (`2026-01-31`).
 pub fn date(option: &str, value: &str) -> CliResult<NaiveDate> {
-    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| CliError::invalid(option, "use a date such as 2026-01-31"))
+    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
+        .map_err(|_| CliError::invalid(option, "use a date such as 2026-01-31"))
 }
 
 /// `yes`/`no` (also `true`/`false`, `y`/`n`).
@@ -71,12 +85,22 @@ pub fn opt_text(value: Option<&String>) -> Option<Option<String>> {
 /// Applies `--service NAME=COUNT` entries to a services map. A count of 0 removes the service.
 pub fn apply_services(values: &[String], services: &mut BTreeMap<Service, u32>) -> CliResult<()> {
     let rule = || {
-        format!("use NAME=COUNT with COUNT a whole number (0 removes it) and NAME one of: {}", Service::names().join(", "))
+        format!(
+            "use NAME=COUNT with COUNT a whole number (0 removes it) and NAME one of: {}",
+            Service::names().join(", ")
+        )
     };
     for v in values.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
-        let (name, count) = v.split_once('=').ok_or_else(|| CliError::invalid("--service", rule()))?;
-        let service: Service = name.parse().map_err(|_| CliError::invalid("--service", rule()))?;
-        let n: u32 = count.trim().parse().map_err(|_| CliError::invalid("--service", rule()))?;
+        let (name, count) = v
+            .split_once('=')
+            .ok_or_else(|| CliError::invalid("--service", rule()))?;
+        let service: Service = name
+            .parse()
+            .map_err(|_| CliError::invalid("--service", rule()))?;
+        let n: u32 = count
+            .trim()
+            .parse()
+            .map_err(|_| CliError::invalid("--service", rule()))?;
         if n == 0 {
             services.remove(&service);
         } else {
@@ -101,15 +125,26 @@ pub fn referral(value: &str) -> CliResult<Referral> {
     let [dest, mode, consent, status] = parts[..] else {
         return Err(CliError::invalid("--referral", rule()));
     };
-    let destination: ReferralDestination = dest.parse().map_err(|_| CliError::invalid("--referral", rule()))?;
-    let mode: ReferralMode = mode.parse().map_err(|_| CliError::invalid("--referral", rule()))?;
+    let destination: ReferralDestination = dest
+        .parse()
+        .map_err(|_| CliError::invalid("--referral", rule()))?;
+    let mode: ReferralMode = mode
+        .parse()
+        .map_err(|_| CliError::invalid("--referral", rule()))?;
     let consent = match consent.to_ascii_lowercase().replace('-', "_").as_str() {
         "consent" | "consented" | "yes" | "y" | "true" => true,
         "no_consent" | "none" | "no" | "n" | "false" => false,
         _ => return Err(CliError::invalid("--referral", rule())),
     };
-    let status: ReferralStatus = status.parse().map_err(|_| CliError::invalid("--referral", rule()))?;
-    Ok(Referral { destination, mode, consent, status })
+    let status: ReferralStatus = status
+        .parse()
+        .map_err(|_| CliError::invalid("--referral", rule()))?;
+    Ok(Referral {
+        destination,
+        mode,
+        consent,
+        status,
+    })
 }
 
 /// Names accepted by `--consent`.
@@ -124,7 +159,12 @@ pub fn consent_flags(values: &[String]) -> CliResult<ConsentFlags> {
             "follow_up_contact" | "follow_up" => f.follow_up_contact = true,
             "share_with_partners" | "share" => f.share_with_partners = true,
             "none" => f = ConsentFlags::default(),
-            _ => return Err(CliError::invalid("--consent", format!("must be one or more of: {}", CONSENT_FLAGS.join(", ")))),
+            _ => {
+                return Err(CliError::invalid(
+                    "--consent",
+                    format!("must be one or more of: {}", CONSENT_FLAGS.join(", ")),
+                ))
+            }
         }
     }
     Ok(f)
@@ -137,7 +177,11 @@ pub fn id(value: &str) -> String {
 
 /// Comma-separated lists given as one or many options, trimmed, empties dropped.
 pub fn list(values: &[String]) -> Vec<String> {
-    values.iter().map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect()
+    values
+        .iter()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 #[cfg(test)]
@@ -150,7 +194,12 @@ mod tests {
         let s: Setting = controlled("--setting", "sauna-parlour", Setting::names).unwrap();
         assert_eq!(s, Setting::Sauna);
         let e = controlled::<Setting>("--setting", "rooftop", Setting::names).unwrap_err();
-        assert!(e.message.starts_with("invalid --setting: must be one of: street, indoor"), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("invalid --setting: must be one of: street, indoor"),
+            "{}",
+            e.message
+        );
         assert!(!e.message.contains("rooftop"));
     }
 
@@ -173,7 +222,11 @@ mod tests {
         assert_eq!(r.mode, ReferralMode::Signposted);
         assert!(r.consent);
         assert_eq!(r.status, ReferralStatus::Offered);
-        assert!(!referral("housing:direct_referral:no_consent:made").unwrap().consent);
+        assert!(
+            !referral("housing:direct_referral:no_consent:made")
+                .unwrap()
+                .consent
+        );
         assert!(referral("housing:direct_referral:made").is_err());
         assert!(referral("housing:teleported:consent:made").is_err());
     }
@@ -182,15 +235,26 @@ mod tests {
     fn consent_flags_parse_and_none_clears() {
         let f = consent_flags(&["record".into(), "follow_up_contact".into()]).unwrap();
         assert!(f.record && f.follow_up_contact && !f.share_with_partners);
-        assert_eq!(consent_flags(&["record".into(), "none".into()]).unwrap(), ConsentFlags::default());
+        assert_eq!(
+            consent_flags(&["record".into(), "none".into()]).unwrap(),
+            ConsentFlags::default()
+        );
         assert!(consent_flags(&["everything".into()]).is_err());
     }
 
     #[test]
     fn times_and_dates() {
-        assert_eq!(time("--at", "2026-01-31T23:15:00+01:00").unwrap().to_rfc3339(), "2026-01-31T22:15:00+00:00");
+        assert_eq!(
+            time("--at", "2026-01-31T23:15:00+01:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-01-31T22:15:00+00:00"
+        );
         assert!(time("--at", "last tuesday").is_err());
-        assert_eq!(date("--night", "2026-01-31").unwrap().to_string(), "2026-01-31");
+        assert_eq!(
+            date("--night", "2026-01-31").unwrap().to_string(),
+            "2026-01-31"
+        );
         assert!(date("--night", "31/01/2026").is_err());
     }
 }

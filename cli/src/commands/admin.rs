@@ -20,15 +20,19 @@ pub struct AuditArgs {
 
 /// Options of `outreach check`.
 #[derive(Debug, Args)]
-#[command(after_help = "Runs the database integrity check, then rebuilds the query tables from the documents and \
+#[command(
+    after_help = "Runs the database integrity check, then rebuilds the query tables from the documents and \
 compares them with what was there. The documents themselves are never changed. Exits 1 if anything is wrong.\n\n\
-Example:\n  outreach check")]
+Example:\n  outreach check"
+)]
 pub struct CheckArgs {}
 
 /// Options of `outreach rebuild`.
 #[derive(Debug, Args)]
-#[command(after_help = "The query tables are projections of the documents; rebuilding them loses nothing.\n\n\
-Example:\n  outreach rebuild")]
+#[command(
+    after_help = "The query tables are projections of the documents; rebuilding them loses nothing.\n\n\
+Example:\n  outreach rebuild"
+)]
 pub struct RebuildArgs {}
 
 /// `outreach audit`.
@@ -45,7 +49,12 @@ pub fn audit(ctx: &Context, a: AuditArgs) -> CliResult {
     let mut t = Table::new(&["SEQ", "AT", "DEVICE", "ACTOR", "ACTION", "ENTITY", "ID"]);
     for e in &events {
         let at = chrono::DateTime::parse_from_rfc3339(&e.at)
-            .map(|t| t.with_timezone(&chrono::Utc).with_timezone(&output::offset(off)).format("%Y-%m-%d %H:%M:%S").to_string())
+            .map(|t| {
+                t.with_timezone(&chrono::Utc)
+                    .with_timezone(&output::offset(off))
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
             .unwrap_or_else(|_| e.at.clone());
         t.row(vec![
             e.seq.to_string(),

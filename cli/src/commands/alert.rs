@@ -19,13 +19,17 @@ use crate::parse;
 #[derive(Debug, Subcommand)]
 pub enum AlertCommand {
     /// Add an alert; prints its id. Identifiers are stored normalised; only keyed hashes are indexed
-    #[command(after_help = "Example:\n  outreach alert add --description \"Fake test alert: grey hatchback, threatening\" \\\n      --plate \"AB12 CDE\" --phone \"07700 900123\" --area north-beat --risk high")]
+    #[command(
+        after_help = "Example:\n  outreach alert add --description \"Fake test alert: grey hatchback, threatening\" \\\n      --plate \"AB12 CDE\" --phone \"07700 900123\" --area north-beat --risk high"
+    )]
     Add(AddArgs),
     /// Check a phone number, plate, email or username against the alerts, offline
-    #[command(after_help = "Prints NO MATCH, or the risk and description of each matching alert. The value checked is \
+    #[command(
+        after_help = "Prints NO MATCH, or the risk and description of each matching alert. The value checked is \
 never printed, logged or stored. Give - as the value to read it from standard input (keeps it out of shell history).\n\n\
 Exit code: 0 whether or not there is a match; non-zero only on an error (e.g. 5 if the value cannot be a phone number).\n\n\
-Example:\n  outreach alert check --phone \"07700 900123\"\n  outreach alert check --plate -")]
+Example:\n  outreach alert check --phone \"07700 900123\"\n  outreach alert check --plate -"
+    )]
     Check(CheckArgs),
 }
 
@@ -99,8 +103,16 @@ fn add(ctx: &Context, a: AddArgs) -> CliResult {
         usernames: parse::list(&a.usernames),
         area: parse::opt_text(a.area.as_ref()).flatten(),
         risk: parse::controlled::<Risk>("--risk", &a.risk, Risk::names)?,
-        from: a.from.as_deref().map(|d| parse::date("--from", d)).transpose()?,
-        review: a.review.as_deref().map(|d| parse::date("--review", d)).transpose()?,
+        from: a
+            .from
+            .as_deref()
+            .map(|d| parse::date("--from", d))
+            .transpose()?,
+        review: a
+            .review
+            .as_deref()
+            .map(|d| parse::date("--review", d))
+            .transpose()?,
     };
     let mut store = ctx.open()?;
     let alert = store.add_alert(input).map_err(|e| ctx.core(e))?;
@@ -113,19 +125,32 @@ fn check(ctx: &Context, a: CheckArgs) -> CliResult {
         (_, Some(v), _, _) => (IdentifierKind::Plate, v),
         (_, _, Some(v), _) => (IdentifierKind::Email, v),
         (_, _, _, Some(v)) => (IdentifierKind::Username, v),
-        _ => return Err(CliError::invalid("alert check", "give one of --phone, --plate, --email, --username")),
+        _ => {
+            return Err(CliError::invalid(
+                "alert check",
+                "give one of --phone, --plate, --email, --username",
+            ))
+        }
     };
     let raw = Zeroizing::new(raw);
-    let value = if raw.trim() == "-" { read_stdin_line()? } else { raw };
+    let value = if raw.trim() == "-" {
+        read_stdin_line()?
+    } else {
+        raw
+    };
     let store = ctx.open()?;
-    let matches = store.check_alert(kind, value.trim()).map_err(|e| ctx.core(e))?;
+    let matches = store
+        .check_alert(kind, value.trim())
+        .map_err(|e| ctx.core(e))?;
     drop(value);
     if a.json {
         let rows: Vec<_> = matches
             .iter()
             .map(|m| json!({ "alert": m.alert, "risk": m.risk, "description": m.description, "area": m.area }))
             .collect();
-        return emit(&output::json(&json!({ "match": !matches.is_empty(), "alerts": rows }))?);
+        return emit(&output::json(
+            &json!({ "match": !matches.is_empty(), "alerts": rows }),
+        )?);
     }
     if matches.is_empty() {
         return emit("NO MATCH\n");
@@ -136,7 +161,10 @@ fn check(ctx: &Context, a: CheckArgs) -> CliResult {
             "  risk {}: {}{}\n",
             m.risk.as_str().to_uppercase(),
             output::cell(&m.description),
-            m.area.as_deref().map(|a| format!(" (area: {})", output::cell(a))).unwrap_or_default()
+            m.area
+                .as_deref()
+                .map(|a| format!(" (area: {})", output::cell(a)))
+                .unwrap_or_default()
         ));
     }
     emit(&out)
@@ -150,7 +178,10 @@ fn read_stdin_line() -> CliResult<Zeroizing<String>> {
         .read_line(&mut line)
         .map_err(|_| CliError::other("could not read the value from standard input"))?;
     if line.trim().is_empty() {
-        return Err(CliError::invalid("alert check", "no value on standard input"));
+        return Err(CliError::invalid(
+            "alert check",
+            "no value on standard input",
+        ));
     }
     Ok(line)
 }

@@ -61,8 +61,16 @@ pub fn run(ctx: &Context, c: ConcernCommand) -> CliResult {
     match c {
         ConcernCommand::Add(a) => {
             let input = ConcernInput {
-                category: parse::controlled::<ConcernCategory>("--category", &a.category, ConcernCategory::names)?,
-                indicators: parse::controlled_list::<Indicator>("--indicator", &a.indicators, Indicator::names)?,
+                category: parse::controlled::<ConcernCategory>(
+                    "--category",
+                    &a.category,
+                    ConcernCategory::names,
+                )?,
+                indicators: parse::controlled_list::<Indicator>(
+                    "--indicator",
+                    &a.indicators,
+                    Indicator::names,
+                )?,
                 encounter: a.encounter.as_deref().map(parse::id),
                 person: a.person.as_deref().map(parse::id),
                 consent: parse::controlled::<Consent>("--consent", &a.consent, Consent::names)?,

@@ -88,13 +88,17 @@ impl EncounterFields {
         }
         parse::apply_services(&self.services, &mut e.services)?;
         if !self.referrals.is_empty() {
-            e.referrals = parse::list(&self.referrals).iter().map(|r| parse::referral(r)).collect::<CliResult<_>>()?;
+            e.referrals = parse::list(&self.referrals)
+                .iter()
+                .map(|r| parse::referral(r))
+                .collect::<CliResult<_>>()?;
         }
         if let Some(l) = parse::opt_text(self.language.as_ref()) {
             e.language = l;
         }
         if let Some(i) = &self.interpreter {
-            e.interpreter = parse::controlled::<Interpreter>("--interpreter", i, Interpreter::names)?;
+            e.interpreter =
+                parse::controlled::<Interpreter>("--interpreter", i, Interpreter::names)?;
         }
         if !self.consent.is_empty() {
             e.consent = parse::consent_flags(&self.consent)?;
@@ -105,18 +109,33 @@ impl EncounterFields {
         if !self.workers.is_empty() {
             e.workers = parse::list(&self.workers);
         }
-        match (parse::opt_text(self.follow_up.as_ref()), &self.follow_up_due) {
+        match (
+            parse::opt_text(self.follow_up.as_ref()),
+            &self.follow_up_due,
+        ) {
             (Some(None), _) => e.follow_up = None,
             (Some(Some(what)), due) => {
-                let due = due.as_deref().map(|d| parse::date("--follow-up-due", d)).transpose()?;
+                let due = due
+                    .as_deref()
+                    .map(|d| parse::date("--follow-up-due", d))
+                    .transpose()?;
                 let keep_due = e.follow_up.as_ref().and_then(|f| f.due);
-                e.follow_up = Some(FollowUp { due: due.or(keep_due), what, done: false });
+                e.follow_up = Some(FollowUp {
+                    due: due.or(keep_due),
+                    what,
+                    done: false,
+                });
             }
             (None, Some(due)) => {
                 let due = parse::date("--follow-up-due", due)?;
                 match e.follow_up.as_mut() {
                     Some(f) => f.due = Some(due),
-                    None => return Err(CliError::invalid("--follow-up-due", "needs --follow-up TEXT")),
+                    None => {
+                        return Err(CliError::invalid(
+                            "--follow-up-due",
+                            "needs --follow-up TEXT",
+                        ))
+                    }
                 }
             }
             (None, None) => {}
@@ -164,8 +183,10 @@ pub struct AmendArgs {
 
 /// Options of `outreach list`.
 #[derive(Debug, Args)]
-#[command(after_help = "A night runs from noon to noon in the team's UTC offset, so 01:30 belongs to the previous evening.\n\n\
-Example:\n  outreach list\n  outreach list --night 2026-01-31 --json")]
+#[command(
+    after_help = "A night runs from noon to noon in the team's UTC offset, so 01:30 belongs to the previous evening.\n\n\
+Example:\n  outreach list\n  outreach list --night 2026-01-31 --json"
+)]
 pub struct ListArgs {
     /// The night (the date the evening started) [default: the current night]
     #[arg(long, value_name = "YYYY-MM-DD")]
@@ -212,12 +233,21 @@ fn services_summary(e: &Encounter) -> String {
     if e.input.services.is_empty() {
         return "-".into();
     }
-    e.input.services.iter().map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(", ")
+    e.input
+        .services
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Code names of the people in `encounters`. Each profile is opened with the core's audited
 /// view (`person.view`), so the audit log shows who saw which names in a listing.
-fn code_names(ctx: &Context, store: &Store, encounters: &[Encounter]) -> CliResult<HashMap<String, Option<String>>> {
+fn code_names(
+    ctx: &Context,
+    store: &Store,
+    encounters: &[Encounter],
+) -> CliResult<HashMap<String, Option<String>>> {
     let mut out: HashMap<String, Option<String>> = HashMap::new();
     for id in encounters.iter().filter_map(|e| e.input.person.as_deref()) {
         if out.contains_key(id) {
@@ -236,13 +266,21 @@ fn code_names(ctx: &Context, store: &Store, encounters: &[Encounter]) -> CliResu
 
 /// `outreach list`.
 pub fn list(ctx: &Context, a: ListArgs) -> CliResult {
-    let night_arg = a.night.as_deref().map(|n| parse::date("--night", n)).transpose()?;
+    let night_arg = a
+        .night
+        .as_deref()
+        .map(|n| parse::date("--night", n))
+        .transpose()?;
     let store = ctx.open()?;
     let off = store.settings().utc_offset_minutes;
     let night = night_arg.unwrap_or_else(|| night_of(Utc::now(), off));
     let encounters = store.list_night(night).map_err(|e| ctx.core(e))?;
-    let shifts: HashMap<String, Shift> =
-        store.list_shifts(night).map_err(|e| ctx.core(e))?.into_iter().map(|s| (s.id.clone(), s)).collect();
+    let shifts: HashMap<String, Shift> = store
+        .list_shifts(night)
+        .map_err(|e| ctx.core(e))?
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
     let names = code_names(ctx, &store, &encounters)?;
     let van = |e: &Encounter| shifts.get(&e.shift).map(|s| s.van.clone());
     let person_label = |e: &Encounter| match e.input.person.as_deref() {
@@ -256,21 +294,30 @@ pub fn list(ctx: &Context, a: ListArgs) -> CliResult {
     if a.json {
         let mut rows = Vec::with_capacity(encounters.len());
         for e in &encounters {
-            let mut v = serde_json::to_value(e).map_err(|_| CliError::other("could not encode the output as JSON"))?;
+            let mut v = serde_json::to_value(e)
+                .map_err(|_| CliError::other("could not encode the output as JSON"))?;
             if let Value::Object(m) = &mut v {
                 m.insert("van".into(), json!(van(e)));
-                let code = e.input.person.as_deref().and_then(|id| names.get(id).cloned().flatten());
+                let code = e
+                    .input
+                    .person
+                    .as_deref()
+                    .and_then(|id| names.get(id).cloned().flatten());
                 m.insert("person_code_name".into(), json!(code));
             }
             rows.push(v);
         }
-        return emit(&output::json(&json!({ "night": night, "utc_offset_minutes": off, "encounters": rows }))?);
+        return emit(&output::json(
+            &json!({ "night": night, "utc_offset_minutes": off, "encounters": rows }),
+        )?);
     }
 
     if encounters.is_empty() {
         return emit(&format!("No encounters on the night of {night}.\n"));
     }
-    let mut t = Table::new(&["TIME", "VAN", "ZONE", "SETTING", "CONTACT", "PERSON", "SERVICES", "ID"]);
+    let mut t = Table::new(&[
+        "TIME", "VAN", "ZONE", "SETTING", "CONTACT", "PERSON", "SERVICES", "ID",
+    ]);
     for e in &encounters {
         let van = match van(e) {
             Some(v) => format!("{v} ({})", output::short(&e.device)),
@@ -292,7 +339,11 @@ pub fn list(ctx: &Context, a: ListArgs) -> CliResult {
         "Night of {night}: {} encounter(s)\n{}{}",
         t.len(),
         t.render(),
-        if totals.is_empty() { String::new() } else { format!("Services: {totals}\n") }
+        if totals.is_empty() {
+            String::new()
+        } else {
+            format!("Services: {totals}\n")
+        }
     ))
 }
 
@@ -303,5 +354,8 @@ fn totals(encounters: &[Encounter]) -> String {
             *sum.entry(*s).or_default() += u64::from(*n);
         }
     }
-    sum.iter().map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(", ")
+    sum.iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

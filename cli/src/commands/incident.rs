@@ -78,8 +78,16 @@ pub fn run(ctx: &Context, c: IncidentCommand) -> CliResult {
                 perpetrator: parse::opt_text(a.perpetrator.as_ref()).flatten(),
                 police_reported: a.police_reported,
                 crime_reference: parse::opt_text(a.crime_ref.as_ref()).flatten(),
-                share_police: parse::controlled::<ShareConsent>("--share-police", &a.share_police, ShareConsent::names)?,
-                share_national: parse::controlled::<ShareConsent>("--share-national", &a.share_national, ShareConsent::names)?,
+                share_police: parse::controlled::<ShareConsent>(
+                    "--share-police",
+                    &a.share_police,
+                    ShareConsent::names,
+                )?,
+                share_national: parse::controlled::<ShareConsent>(
+                    "--share-national",
+                    &a.share_national,
+                    ShareConsent::names,
+                )?,
                 support: parse::opt_text(a.support.as_ref()).flatten(),
                 person: a.person.as_deref().map(parse::id),
                 encounter: a.encounter.as_deref().map(parse::id),
@@ -90,7 +98,10 @@ pub fn run(ctx: &Context, c: IncidentCommand) -> CliResult {
                 match store.get_encounter(e) {
                     Ok(_) => {}
                     Err(outreach_core::Error::NotFound { .. }) => {
-                        return Err(CliError::invalid("--encounter", "no such encounter on this device"))
+                        return Err(CliError::invalid(
+                            "--encounter",
+                            "no such encounter on this device",
+                        ))
                     }
                     Err(e) => return Err(ctx.core(e)),
                 }

@@ -10,9 +10,11 @@ use crate::parse;
 
 /// Options of `outreach init`.
 #[derive(Debug, Args)]
-#[command(after_help = "The passphrase is asked for twice (no echo), or read from OUTREACH_PASSPHRASE; \
+#[command(
+    after_help = "The passphrase is asked for twice (no echo), or read from OUTREACH_PASSPHRASE; \
 it must have at least 10 characters. There is no way to recover a store whose passphrase is lost.\n\n\
-Example:\n  outreach init --team \"Night Van Team\" --zones \"north-beat,south-beat\" --country GB --utc-offset-minutes 0")]
+Example:\n  outreach init --team \"Night Van Team\" --zones \"north-beat,south-beat\" --country GB --utc-offset-minutes 0"
+)]
 pub struct InitArgs {
     /// Team name
     #[arg(long, value_name = "NAME")]
@@ -24,7 +26,12 @@ pub struct InitArgs {
     #[arg(long, value_name = "CC", default_value = "GB")]
     country: String,
     /// The team's offset from UTC in minutes (decides which night a time belongs to)
-    #[arg(long, value_name = "MINUTES", default_value_t = 0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "MINUTES",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
     utc_offset_minutes: i32,
 }
 

@@ -27,10 +27,14 @@ pub enum PersonCommand {
     #[command(after_help = format!("{}\n\nExample:\n  outreach person add \"Fakey Moonbeam\" --age-band 25_34 --gender woman --language Portuguese --injecting", values_help()))]
     Add(AddArgs),
     /// Find profiles by code name (forgiving of misspelling), best match first
-    #[command(after_help = "Example:\n  outreach person find \"fakey moonbem\"\n  outreach person find moonbeam --json")]
+    #[command(
+        after_help = "Example:\n  outreach person find \"fakey moonbem\"\n  outreach person find moonbeam --json"
+    )]
     Find(FindArgs),
     /// Show a profile (recorded in the audit log as a view)
-    #[command(after_help = "Example:\n  outreach person show 01890a5d-ac96-774b-bcce-b302099a8057")]
+    #[command(
+        after_help = "Example:\n  outreach person show 01890a5d-ac96-774b-bcce-b302099a8057"
+    )]
     Show(ShowArgs),
     /// Edit a profile: only what is given changes (an empty value clears a text field)
     #[command(after_help = format!("{}\n\nExample:\n  outreach person edit 01890a5d-ac96-774b-bcce-b302099a8057 --age-band 35_44 --no-injecting --note \"\"", values_help()))]
@@ -69,7 +73,8 @@ pub struct ProfileFields {
 impl ProfileFields {
     fn apply(&self, p: &mut PersonInput) -> CliResult {
         if let Some(v) = &self.name_quality {
-            p.name_quality = parse::controlled::<NameQuality>("--name-quality", v, NameQuality::names)?;
+            p.name_quality =
+                parse::controlled::<NameQuality>("--name-quality", v, NameQuality::names)?;
         }
         if let Some(v) = &self.age_band {
             p.age_band = parse::controlled::<AgeBand>("--age-band", v, AgeBand::names)?;
@@ -84,7 +89,8 @@ impl ProfileFields {
             p.living = parse::controlled::<Living>("--living", v, Living::names)?;
         }
         if !self.settings.is_empty() {
-            p.settings = parse::controlled_list::<Setting>("--setting", &self.settings, Setting::names)?;
+            p.settings =
+                parse::controlled_list::<Setting>("--setting", &self.settings, Setting::names)?;
         }
         if let Some(v) = &self.gp_registered {
             p.flags.gp_registered = Some(parse::yes_no("--gp-registered", v)?);
@@ -169,7 +175,9 @@ pub fn run(ctx: &Context, c: PersonCommand) -> CliResult {
         }
         PersonCommand::Find(a) => {
             let store = ctx.open()?;
-            let found = store.find_people(a.query.trim(), a.limit).map_err(|e| ctx.core(e))?;
+            let found = store
+                .find_people(a.query.trim(), a.limit)
+                .map_err(|e| ctx.core(e))?;
             if a.json {
                 return emit(&output::json(&found)?);
             }
@@ -194,10 +202,17 @@ pub fn run(ctx: &Context, c: PersonCommand) -> CliResult {
             let p = store.view_person(&id).map_err(|e| ctx.core(e))?;
             let (first, last) = store.person_seen(&id).map_err(|e| ctx.core(e))?;
             if a.json {
-                return emit(&output::json(&json!({ "person": p, "first_seen": first, "last_seen": last }))?);
+                return emit(&output::json(
+                    &json!({ "person": p, "first_seen": first, "last_seen": last }),
+                )?);
             }
             let off = store.settings().utc_offset_minutes;
-            emit(&show_text(&p, output::stamp(p.created_at, off), first.map(|t| output::stamp(t, off)), last.map(|t| output::stamp(t, off))))
+            emit(&show_text(
+                &p,
+                output::stamp(p.created_at, off),
+                first.map(|t| output::stamp(t, off)),
+                last.map(|t| output::stamp(t, off)),
+            ))
         }
         PersonCommand::Edit(a) => {
             let id = parse::id(&a.id);
@@ -239,7 +254,11 @@ fn show_text(p: &Person, created: String, first: Option<String>, last: Option<St
     let settings = if i.settings.is_empty() {
         "-".to_string()
     } else {
-        i.settings.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+        i.settings
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let gp = match i.flags.gp_registered {
         Some(b) => output::yes_no(b),

@@ -13,7 +13,9 @@ use crate::parse;
 #[derive(Debug, Subcommand)]
 pub enum ShiftCommand {
     /// Start a shift on this device; prints the shift's id
-    #[command(after_help = "Example:\n  outreach shift start --van \"Van 1\" --crew staff-a,staff-b --zones north-beat,south-beat")]
+    #[command(
+        after_help = "Example:\n  outreach shift start --van \"Van 1\" --crew staff-a,staff-b --zones north-beat,south-beat"
+    )]
     Start(StartArgs),
     /// End the shift open on this device
     #[command(after_help = "Example:\n  outreach shift end")]
@@ -52,8 +54,16 @@ pub struct StatusArgs {
 pub fn run(ctx: &Context, c: ShiftCommand) -> CliResult {
     match c {
         ShiftCommand::Start(a) => {
-            let at = a.at.as_deref().map(|t| parse::time("--at", t)).transpose()?;
-            let input = ShiftStart { van: a.van, crew: parse::list(&a.crew), zones: parse::list(&a.zones), at };
+            let at =
+                a.at.as_deref()
+                    .map(|t| parse::time("--at", t))
+                    .transpose()?;
+            let input = ShiftStart {
+                van: a.van,
+                crew: parse::list(&a.crew),
+                zones: parse::list(&a.zones),
+                at,
+            };
             let mut store = ctx.open()?;
             let shift = store.start_shift(input).map_err(|e| ctx.core(e))?;
             emit(&shift.id)
@@ -61,13 +71,21 @@ pub fn run(ctx: &Context, c: ShiftCommand) -> CliResult {
         ShiftCommand::End => {
             let mut store = ctx.open()?;
             let shift = store.end_shift().map_err(|e| ctx.core(e))?;
-            let n = store.list_night(shift.night).map_err(|e| ctx.core(e))?.iter().filter(|e| e.shift == shift.id).count();
+            let n = store
+                .list_night(shift.night)
+                .map_err(|e| ctx.core(e))?
+                .iter()
+                .filter(|e| e.shift == shift.id)
+                .count();
             let off = store.settings().utc_offset_minutes;
             emit(&format!(
                 "Ended shift {} ({}) at {}; {} encounter(s) logged in it\n",
                 shift.id,
                 output::cell(&shift.van),
-                shift.ended_at.map(|t| output::stamp(t, off)).unwrap_or_default(),
+                shift
+                    .ended_at
+                    .map(|t| output::stamp(t, off))
+                    .unwrap_or_default(),
                 n
             ))
         }
@@ -83,9 +101,16 @@ pub fn run(ctx: &Context, c: ShiftCommand) -> CliResult {
                     format!("No shift is open on this device ({pending} change(s) waiting to sync).\nStart one: outreach shift start --van \"Van 1\" --crew staff-a --zones ZONE\n")
                 });
             };
-            let n = store.list_night(shift.night).map_err(|e| ctx.core(e))?.iter().filter(|e| e.shift == shift.id).count();
+            let n = store
+                .list_night(shift.night)
+                .map_err(|e| ctx.core(e))?
+                .iter()
+                .filter(|e| e.shift == shift.id)
+                .count();
             if a.json {
-                return emit(&output::json(&json!({ "open": true, "shift": shift, "encounters": n, "outbox": pending }))?);
+                return emit(&output::json(
+                    &json!({ "open": true, "shift": shift, "encounters": n, "outbox": pending }),
+                )?);
             }
             emit(&format!(
                 "Shift {}\n  van:        {}\n  crew:       {}\n  zones:      {}\n  started:    {}\n  night:      {}\n  encounters: {}\n  to sync:    {} change(s)\n",
