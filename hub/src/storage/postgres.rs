@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
 use outreach_proto::ids::{DeviceId, TeamId, TokenHash};
 use outreach_proto::messages::{DeviceInfo, ErrorCode, PullResponse, PushResponse, PushStatus, PushedChunk, PushedDocKey};
 use outreach_proto::wrap::{WrappedDocKey, WrappedTeamKey};
@@ -162,7 +162,7 @@ impl PgStorage {
     }
 }
 
-async fn load_device(tx: &Transaction<'_>, team_id: &TeamId, device_id: &DeviceId) -> Result<Option<DeviceInfo>, StoreError> {
+async fn load_device<C: GenericClient>(tx: &C, team_id: &TeamId, device_id: &DeviceId) -> Result<Option<DeviceInfo>, StoreError> {
     let stmt = tx
         .prepare_cached(
             "SELECT device_id, sign_pub, kx_pub, name, role, enrolled_ms, revoked_ms FROM devices \
@@ -413,7 +413,9 @@ impl Storage for PgStorage {
     }
 
     async fn device(&self, team_id: TeamId, device_id: DeviceId) -> Result<Option<DeviceInfo>, StoreError> {
-        in_tx!(self, tx => load_device(&tx, &team_id, &device_id).await?)
+        // A single read: no transaction needed.
+        let client = self.pool.get().await?;
+        load_device(&client, &team_id, &device_id).await
     }
 
     async fn create_invite(&self, auth: AuthStamp, invite: NewInvite) -> Result<(), StoreError> {
