@@ -25,8 +25,8 @@ pub struct TlsFiles {
     pub key_pem: PathBuf,
 }
 
-/// Everything needed to run a hub.
-#[derive(Clone, Debug)]
+/// Everything needed to run a hub. `Debug` does not print the setup code.
+#[derive(Clone)]
 pub struct HubConfig {
     /// `sqlite:PATH` or `postgres://...`.
     pub db: String,
@@ -40,6 +40,19 @@ pub struct HubConfig {
     pub device_rate: RateLimit,
     /// Limit on all unauthenticated requests (`create_team`, `enrol`) together.
     pub open_rate: RateLimit,
+}
+
+impl std::fmt::Debug for HubConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubConfig")
+            .field("db", &if self.db.starts_with("sqlite:") { self.db.as_str() } else { "postgres://<redacted>" })
+            .field("listen", &self.listen)
+            .field("tls", &self.tls)
+            .field("setup_code", &self.setup_code.as_ref().map(|_| "<redacted>"))
+            .field("device_rate", &self.device_rate)
+            .field("open_rate", &self.open_rate)
+            .finish()
+    }
 }
 
 impl HubConfig {

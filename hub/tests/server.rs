@@ -57,6 +57,14 @@ async fn starts_in_process_on_an_ephemeral_port_and_shuts_down() {
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still listening after shutdown");
 }
 
+#[test]
+fn config_debug_hides_secrets() {
+    let mut config = HubConfig::loopback_ephemeral("postgres://hub:FAKE-PASSWORD@localhost/hub");
+    config.setup_code = Some(SETUP_CODE.into());
+    let text = format!("{config:?}");
+    assert!(!text.contains(SETUP_CODE) && !text.contains("FAKE-PASSWORD"), "{text}");
+}
+
 #[tokio::test]
 async fn plain_http_is_refused_off_loopback() {
     let dir = tempfile::tempdir().unwrap();

@@ -154,7 +154,9 @@ impl SqliteStorage {
     {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().map_err(|_| StoreError::Backend("sqlite connection lock poisoned".into()))?;
+            // A panic inside an earlier transaction dropped (rolled back) that transaction
+            // while unwinding, so the connection is consistent: keep serving.
+            let mut conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
             tx.commit()?;
