@@ -257,11 +257,25 @@ impl Store {
         Ok(shift)
     }
 
-    /// Ends the shift open on this device.
+    /// Ends the shift open on this device, now.
     pub fn end_shift(&mut self) -> Result<Shift> {
+        self.end_shift_at(None)
+    }
+
+    /// Ends the shift open on this device at `at` (for shifts entered after the fact); `None`
+    /// means now. The end may not be before the start or in the future.
+    pub fn end_shift_at(&mut self, at: Option<DateTime<Utc>>) -> Result<Shift> {
         let mut shift = self.current_shift()?.ok_or_else(|| Error::State("no shift is open on this device".into()))?;
         let doc_id = self.shift_doc(&shift.id)?;
-        let now = Utc::now().max(shift.started_at);
+        if let Some(t) = at {
+            if t < shift.started_at {
+                return Err(Error::invalid("shift.ended_at", "is before the shift started"));
+            }
+            if t > Utc::now() + chrono::Duration::minutes(5) {
+                return Err(Error::invalid("shift.ended_at", "is in the future"));
+            }
+        }
+        let now = at.unwrap_or_else(Utc::now).max(shift.started_at);
         shift.ended_at = Some(now);
         let sid = shift.id.clone();
         self.change(
@@ -460,6 +474,29 @@ impl Store {
         Ok(p)
     }
 
+    /// Code names of several profiles at once, for lists of encounters. Writes ONE audit event
+    /// (`person.list`, no id) rather than one view per profile. Unknown ids are left out.
+    pub fn code_names(&self, ids: &[String]) -> Result<std::collections::HashMap<String, String>> {
+        let mut out = std::collections::HashMap::new();
+        let mut st = self.conn.prepare_cached("SELECT code_name FROM people WHERE id = ?1")?;
+        for id in ids {
+            if let Some(n) = st.query_row([id], |r| r.get::<_, String>(0)).optional()? {
+                out.insert(id.clone(), n);
+            }
+        }
+        if !out.is_empty() {
+            self.audit("person.list", "person", None)?;
+        }
+        Ok(out)
+    }
+
+    /// Reads a profile for an edit flow without recording a view (the edit that follows is
+    /// audited). Shells must not use it to display a profile: use [`Store::view_person`].
+    pub fn person_for_edit(&self, id: &str) -> Result<Person> {
+        check_id("person.id", id)?;
+        self.read_person(id)
+    }
+
     /// Finds people by code name, offline and forgiving of misspelling. Best first.
     pub fn find_people(&self, query: &str, limit: usize) -> Result<Vec<PersonMatch>> {
         check_text("query", query, MAX_SHORT, false)?;
@@ -514,6 +551,9 @@ impl Store {
         let (shift, doc_id) = self.open_shift_doc()?;
         input.validate()?;
         self.check_person_ref("incident.person", input.person.as_deref())?;
+        if let Some(e) = &input.encounter {
+            self.get_encounter(e).map_err(|_| Error::invalid("incident.encounter", "no such encounter"))?;
+        }
         let i = Incident { id: new_id(), shift: shift.id, input };
         let value = serde_json::to_value(&i)?;
         let id = i.id.clone();
@@ -684,6 +724,18 @@ impl Store {
     pub fn rebuild_projections(&mut self) -> Result<()> {
         self.docs.clear();
         projection::rebuild(&mut self.conn, &self.settings, self.actor.clone())
+    }
+
+    /// Checks, without changing anything, that the projection tables equal a rebuild from the
+    /// documents: rebuilds inside a transaction, compares, and rolls back.
+    pub fn verify_projections(&mut self) -> Result<bool> {
+        let before = projection::fingerprint(&self.conn)?;
+        self.docs.clear();
+        let t = self.conn.transaction()?;
+        projection::rebuild_in(&t, &self.settings, self.actor.clone())?;
+        let after = projection::fingerprint(&t)?;
+        t.rollback()?;
+        Ok(before == after)
     }
 
     /// A canonical dump of the projection tables (for tests and `outreach check`).

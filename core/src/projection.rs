@@ -201,6 +201,13 @@ fn project_alert(conn: &Connection, doc_id: &str, d: &Automerge, s: &Settings) -
 /// Rebuilds every projection table from the documents alone.
 pub(crate) fn rebuild(conn: &mut Connection, s: &Settings, actor: automerge::ActorId) -> Result<()> {
     let t = conn.transaction()?;
+    rebuild_in(&t, s, actor)?;
+    t.commit()?;
+    Ok(())
+}
+
+/// Rebuilds every projection table inside the caller's transaction.
+pub(crate) fn rebuild_in(t: &Connection, s: &Settings, actor: automerge::ActorId) -> Result<()> {
     for table in TABLES {
         t.execute(&format!("DELETE FROM {table}"), [])?;
     }
@@ -210,10 +217,9 @@ pub(crate) fn rebuild(conn: &mut Connection, s: &Settings, actor: automerge::Act
         rows.collect::<rusqlite::Result<_>>()?
     };
     for (id, kind) in docs {
-        let d = crate::store::load_doc_from(&t, &id, actor.clone())?;
-        project(&t, &id, DocKind::parse(&kind)?, &d, Target::All, s)?;
+        let d = crate::store::load_doc_from(t, &id, actor.clone())?;
+        project(t, &id, DocKind::parse(&kind)?, &d, Target::All, s)?;
     }
-    t.commit()?;
     Ok(())
 }
 
