@@ -20,6 +20,8 @@
 pub(crate) mod apply;
 pub(crate) mod identity;
 mod transport;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashSet;
 use std::str::FromStr;
