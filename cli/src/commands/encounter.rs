@@ -241,27 +241,19 @@ fn services_summary(e: &Encounter) -> String {
         .join(", ")
 }
 
-/// Code names of the people in `encounters`. Each profile is opened with the core's audited
-/// view (`person.view`), so the audit log shows who saw which names in a listing.
+/// Code names of the people in `encounters`, read with the core's list read, which records
+/// one `person.list` audit event for the listing (not one view per row). Profiles not (yet)
+/// synced to this device map to `None`.
 fn code_names(
     ctx: &Context,
     store: &Store,
     encounters: &[Encounter],
 ) -> CliResult<HashMap<String, Option<String>>> {
-    let mut out: HashMap<String, Option<String>> = HashMap::new();
-    for id in encounters.iter().filter_map(|e| e.input.person.as_deref()) {
-        if out.contains_key(id) {
-            continue;
-        }
-        let name = match store.view_person(id) {
-            Ok(p) => Some(p.input.code_name),
-            // A profile not (yet) synced to this device.
-            Err(outreach_core::Error::NotFound { .. }) => None,
-            Err(e) => return Err(ctx.core(e)),
-        };
-        out.insert(id.to_string(), name);
-    }
-    Ok(out)
+    let mut ids: Vec<String> = encounters.iter().filter_map(|e| e.input.person.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let names = store.code_names(&ids).map_err(|e| ctx.core(e))?;
+    Ok(ids.into_iter().map(|id| { let n = names.get(&id).cloned(); (id, n) }).collect())
 }
 
 /// `outreach list`.

@@ -242,11 +242,9 @@ pub fn run(ctx: &Context, c: PersonCommand) -> CliResult {
     }
 }
 
-/// The stored profile an edit starts from. The core has no unaudited read of one profile, so
-/// this uses the audited view: an edit shows the editor the profile's content, which the
-/// audit log then records as a view as well as an edit.
+/// The stored profile an edit starts from (the edit itself is audited as `person.edit`).
 fn current_profile(ctx: &Context, store: &outreach_core::Store, id: &str) -> CliResult<Person> {
-    store.view_person(id).map_err(|e| ctx.core(e))
+    store.person_for_edit(id).map_err(|e| ctx.core(e))
 }
 
 fn show_text(p: &Person, created: String, first: Option<String>, last: Option<String>) -> String {
