@@ -59,6 +59,7 @@ suite!(
     create_team_checks_setup_code_and_uniqueness,
     pull_pages_are_bounded_in_bytes,
     nonces_are_pruned_only_after_the_window,
+    concurrent_pushes_are_never_skipped_by_a_concurrent_puller,
 );
 
 async fn push_pull_round_trip_with_paging_and_resume(h: Harness) {
@@ -463,4 +464,51 @@ async fn nonces_are_pruned_only_after_the_window(h: Harness) {
     let pruned = h.store.prune_nonces(outreach_hub::storage::nonce_cutoff(h.clock.now_ms())).await.unwrap();
     assert!(pruned >= 1);
     refused(h.post(paths::PULL, req).await, ErrorCode::StaleTimestamp);
+}
+
+async fn concurrent_pushes_are_never_skipped_by_a_concurrent_puller(h: Harness) {
+    use std::collections::HashSet;
+    use std::sync::Arc;
+    let h = Arc::new(h);
+    let team = h.create_team().await;
+    let mut devices = Vec::new();
+    for i in 0..4 {
+        devices.push(h.enrol(&team, Role::Member, &format!("TEST phone {i}")).await);
+    }
+    let mut expected = HashSet::new();
+    let mut pushers = Vec::new();
+    for dev in devices {
+        let doc = new_doc(team.id, &dev);
+        let chunks: Vec<_> = (0..15).map(|n| fake_chunk(team.id, &dev, &doc, n)).collect();
+        expected.extend(chunks.iter().map(|c| c.hash()));
+        let (h, team_id) = (h.clone(), team.id);
+        pushers.push(tokio::spawn(async move {
+            let _: PushResponse = ok(h.push(team_id, &dev, vec![], vec![doc.wrapped.clone()]).await);
+            for chunk in chunks {
+                let _: PushResponse = ok(h.push(team_id, &dev, vec![chunk], vec![]).await);
+            }
+        }));
+    }
+    // The lead pulls while the pushes run, only ever moving its cursor forward. If a later
+    // sequence number became visible before an earlier one, the earlier item would be skipped.
+    let mut seen = HashSet::new();
+    let mut cursor = 0;
+    loop {
+        let done = pushers.iter().all(|p| p.is_finished());
+        let page: PullResponse = ok(h.pull(team.id, &team.lead, cursor, 7).await);
+        for item in &page.items {
+            assert!(item.seq > cursor);
+            if let PullEntry::Chunk { hash, .. } = &item.entry {
+                assert!(seen.insert(*hash), "chunk delivered twice");
+            }
+        }
+        cursor = page.next_cursor;
+        if done && !page.more {
+            break;
+        }
+    }
+    for p in pushers {
+        p.await.unwrap();
+    }
+    assert_eq!(seen, expected, "a concurrent puller missed pushed chunks");
 }
