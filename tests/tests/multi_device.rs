@@ -355,3 +355,46 @@ fn cancel_stops_between_requests_and_a_later_sync_finishes() {
     assert!(r.pages >= 1 && progress_seen.get() > 0);
     assert_eq!(member.projection_fingerprint().unwrap(), lead.projection_fingerprint().unwrap());
 }
+
+#[test]
+fn a_revoked_device_is_refused_and_the_others_move_to_a_new_team_key() {
+    let hub = Hub::start();
+    let http = HttpTransport::new(&hub.url).unwrap();
+    let opts = StoreOptions::default();
+    let dir = TempDir::new("revoke");
+    let mut lead = Store::create(&dir.path().join("lead"), Unlock::Key(StoreKey::generate()), TeamSetup::new("TEST Team", ZONES), &opts).unwrap();
+    lead.register_team(&http, &hub.url, SETUP_CODE, "TEST lead phone").unwrap();
+    // Registering again (as after a lost answer) is harmless.
+    lead.register_team(&http, &hub.url, SETUP_CODE, "TEST lead phone").unwrap();
+    lead.sync(&http, &no_progress, &CancelToken::new()).unwrap();
+    let mut members = vec![];
+    for i in 0..2 {
+        let code = lead.create_invite(&http, Role::Member, 60_000).unwrap();
+        let mut m = Store::create_from_invite(&dir.path().join(format!("m{i}")), Unlock::Key(StoreKey::generate()), &code, "TEST phone", &http, &opts)
+            .unwrap();
+        m.sync(&http, &no_progress, &CancelToken::new()).unwrap();
+        m.start_shift(ShiftStart { van: "TEST Van".into(), crew: vec!["staff-test".into()], zones: vec![ZONES[0].into()], at: None }).unwrap();
+        members.push(m);
+    }
+    lead.sync(&http, &no_progress, &CancelToken::new()).unwrap();
+    let lost_phone = members[1].sync_status().unwrap().device_id;
+    assert_eq!(lead.revoke_device(&http, &lost_phone).unwrap(), 1);
+    assert_eq!(lead.sync_status().unwrap().epoch, 1);
+
+    // The lost phone is refused; what it logs stays on it.
+    members[1].log_encounter(EncounterInput::new(ZONES[0])).unwrap();
+    let err = members[1].sync(&http, &no_progress, &CancelToken::new()).unwrap_err();
+    assert!(matches!(err, Error::Hub { ref code, .. } if code == "revoked" || code == "unknown_device"), "{err:?}");
+    assert!(members[1].sync_status().unwrap().last_error.unwrap().starts_with("hub:"));
+
+    // The other member pulls the new team key and writes under it; the lead reads it.
+    members[0].sync(&http, &no_progress, &CancelToken::new()).unwrap();
+    assert_eq!(members[0].sync_status().unwrap().epoch, 1);
+    let e = members[0].log_encounter(EncounterInput::new(ZONES[0])).unwrap();
+    members[0].sync(&http, &no_progress, &CancelToken::new()).unwrap();
+    lead.sync(&http, &no_progress, &CancelToken::new()).unwrap();
+    assert_eq!(lead.get_encounter(&e.id).unwrap().id, e.id);
+    members[0].sync(&http, &no_progress, &CancelToken::new()).unwrap();
+    assert_eq!(members[0].projection_fingerprint().unwrap(), lead.projection_fingerprint().unwrap());
+    assert_eq!(members[1].sync_status().unwrap().epoch, 0, "the revoked phone never got the new key");
+}

@@ -264,7 +264,15 @@ impl Store {
             team_key: wrap_team_key(&id.team_key, id.team_id, &id.keys.public(), &id.keys)
                 .map_err(|e| Error::Crypto(format!("wrap team key: {e}")))?,
         };
-        let _: CreateTeamResponse = call(transport, paths::CREATE_TEAM, &serde_json::to_vec(&req)?)?;
+        match call::<CreateTeamResponse>(transport, paths::CREATE_TEAM, &serde_json::to_vec(&req)?) {
+            Ok(_) => {}
+            // The answer to an earlier attempt was lost: if the hub accepts a request signed by
+            // this device for this team, the team is ours.
+            Err(Error::Hub { code, .. }) if code == "team_exists" => {
+                let _: DevicesResponse = signed(transport, id, paths::DEVICES, &DevicesRequest {})?;
+            }
+            Err(e) => return Err(e),
+        }
         let dev = DeviceInfo {
             device_id: id.keys.device_id(),
             name: device_name.to_string(),
@@ -394,6 +402,45 @@ impl Store {
             epoch: epoch as u64,
             cursor: cursor as u64,
         })
+    }
+
+    /// Revokes a device (lead only) and rotates the team key: a new epoch's key is wrapped for
+    /// every remaining device, so the revoked one can read nothing written afterwards. Returns
+    /// the new epoch. If the answer is lost, the next pull delivers the new key to this device
+    /// too (the hub keeps it wrapped for every remaining device).
+    pub fn revoke_device(&mut self, transport: &dyn Transport, device_id: &str) -> Result<u64> {
+        let target = DeviceId::from_str(device_id).map_err(|_| Error::invalid("device_id", "not a device id"))?;
+        let id = self.identity()?;
+        if id.role != Role::Lead {
+            return Err(Error::State("only a lead device can revoke devices".into()));
+        }
+        if target == id.device_id() {
+            return Err(Error::invalid("device_id", "a device cannot revoke itself"));
+        }
+        let dir: DevicesResponse = signed(transport, id, paths::DEVICES, &DevicesRequest {})?;
+        let epoch = dir.epoch + 1;
+        let key = outreach_proto::keys::TeamKey::generate(epoch);
+        let mut wrapped = vec![];
+        for d in dir.devices.iter().filter(|d| d.revoked_ms.is_none() && d.device_id != target) {
+            wrapped.push(wrap_team_key(&key, id.team_id, &d.keys, &id.keys).map_err(|e| Error::Crypto(format!("wrap team key: {e}")))?);
+        }
+        let req = outreach_proto::messages::RevokeRequest { device_id: target, epoch, team_keys: wrapped };
+        let _: outreach_proto::messages::RevokeResponse = signed(transport, id, paths::REVOKE, &req)?;
+        let t = self.conn.transaction()?;
+        save_devices(&t, &dir.devices)?;
+        t.execute("UPDATE sync_devices SET revoked_ms = ?2 WHERE device_id = ?1 AND revoked_ms IS NULL", params![target.to_hex(), now_ms()])?;
+        t.execute(
+            "INSERT OR IGNORE INTO team_keys (epoch, key, added_at) VALUES (?1, ?2, ?3)",
+            params![epoch as i64, &key.expose_secret()[..], Utc::now().to_rfc3339()],
+        )?;
+        t.execute("UPDATE sync_identity SET epoch = max(epoch, ?1) WHERE id = 1", [epoch as i64])?;
+        t.commit()?;
+        if let Some(id) = self.sync.as_mut() {
+            if id.team_key.epoch() < epoch {
+                id.team_key = key;
+            }
+        }
+        Ok(epoch)
     }
 
     /// Fetches the team's device directory from the hub and stores it.
