@@ -88,22 +88,12 @@ pub fn router(state: Arc<HubState>) -> Router {
         .with_state(state)
 }
 
-const KNOWN_PATHS: &[&str] = &[
-    paths::HEALTH,
-    paths::CREATE_TEAM,
-    paths::CREATE_INVITE,
-    paths::ENROL,
-    paths::PUSH,
-    paths::PULL,
-    paths::DEVICES,
-    paths::REVOKE,
-];
 
 /// One log line per request: method, endpoint (only known paths are named), status, error
 /// code and duration. Never bodies, ids or keys.
 async fn log_requests(req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let path = KNOWN_PATHS.iter().find(|p| **p == req.uri().path()).copied().unwrap_or("<other>");
+    let path = paths::ALL.iter().find(|p| **p == req.uri().path()).copied().unwrap_or("<other>");
     let start = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16();

@@ -10,18 +10,12 @@ use common::*;
 use outreach_proto::messages::*;
 use proptest::prelude::*;
 
-const PATHS: &[&str] = &[
-    paths::CREATE_TEAM,
-    paths::CREATE_INVITE,
-    paths::ENROL,
-    paths::PUSH,
-    paths::PULL,
-    paths::DEVICES,
-    paths::REVOKE,
-    paths::HEALTH,
-    "/v1/",
-    "/",
-];
+/// Every endpoint, plus paths that are not endpoints.
+fn paths_to_try() -> Vec<&'static str> {
+    let mut all = paths::ALL.to_vec();
+    all.extend(["/v1/", "/", "/v1/push/extra"]);
+    all
+}
 
 struct Fixture {
     rt: tokio::runtime::Runtime,
@@ -68,7 +62,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_to_any_endpoint_get_typed_errors(
-        path in proptest::sample::select(PATHS),
+        path in proptest::sample::select(paths_to_try()),
         get in any::<bool>(),
         body in proptest::collection::vec(any::<u8>(), 0..2048),
     ) {
@@ -79,7 +73,7 @@ proptest! {
 
     #[test]
     fn json_shaped_noise_gets_typed_errors(
-        path in proptest::sample::select(PATHS),
+        path in proptest::sample::select(paths_to_try()),
         body in "\\{(\"[a-z_]{1,10}\":(\"[A-Za-z0-9_-]{0,64}\"|-?[0-9]{1,22}|true|null|\\[\\]|\\{\\}),?){0,6}\\}",
     ) {
         let f = fixture();

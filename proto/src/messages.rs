@@ -33,6 +33,8 @@ pub mod paths {
     pub const REVOKE: &str = "/v1/revoke";
     /// Liveness check (`GET`, no body, no authentication).
     pub const HEALTH: &str = "/v1/health";
+    /// Every endpoint path.
+    pub const ALL: &[&str] = &[CREATE_TEAM, CREATE_INVITE, ENROL, PUSH, PULL, DEVICES, REVOKE, HEALTH];
 }
 
 /// A device's role in its team.

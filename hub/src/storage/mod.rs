@@ -157,6 +157,95 @@ pub(crate) enum ItemKind {
     Revocation = 4,
 }
 
+/// The columns of one new item of the team sequence. Which columns each kind fills is
+/// decided here, once, for both engines.
+pub(crate) struct NewItem<'a> {
+    pub kind: ItemKind,
+    pub doc_id: Option<&'a [u8]>,
+    pub hash: Option<&'a [u8]>,
+    pub key_id: Option<&'a [u8]>,
+    pub epoch: Option<i64>,
+    /// Author (chunk), pusher (doc key), recipient (team key) or revoked device.
+    pub device_id: Option<&'a [u8]>,
+    pub body: Option<&'a [u8]>,
+}
+
+impl<'a> NewItem<'a> {
+    pub(crate) fn chunk(chunk: &'a ChunkRecord, author: &'a DeviceId) -> Self {
+        NewItem {
+            kind: ItemKind::Chunk,
+            doc_id: Some(&chunk.doc_id.0),
+            hash: Some(&chunk.hash.0),
+            key_id: None,
+            epoch: None,
+            device_id: Some(&author.0),
+            body: Some(&chunk.bytes),
+        }
+    }
+
+    /// `body` is [`json_column`] of `key`; `epoch` from [`doc_key_epoch`].
+    pub(crate) fn doc_key(key: &'a WrappedDocKey, epoch: i64, pusher: &'a DeviceId, body: &'a [u8]) -> Self {
+        NewItem {
+            kind: ItemKind::DocKey,
+            doc_id: Some(&key.doc_id.0),
+            hash: None,
+            key_id: Some(&key.key_id.0),
+            epoch: Some(epoch),
+            device_id: Some(&pusher.0),
+            body: Some(body),
+        }
+    }
+
+    /// `body` is [`json_column`] of `key`.
+    pub(crate) fn team_key(key: &'a WrappedTeamKey, epoch: i64, body: &'a [u8]) -> Self {
+        NewItem {
+            kind: ItemKind::TeamKey,
+            doc_id: None,
+            hash: None,
+            key_id: None,
+            epoch: Some(epoch),
+            device_id: Some(&key.device_id.0),
+            body: Some(body),
+        }
+    }
+
+    pub(crate) fn revocation(target: &'a DeviceId, epoch: i64) -> Self {
+        NewItem {
+            kind: ItemKind::Revocation,
+            doc_id: None,
+            hash: None,
+            key_id: None,
+            epoch: Some(epoch),
+            device_id: Some(&target.0),
+            body: None,
+        }
+    }
+
+    /// Stored size: the body's length.
+    pub(crate) fn size(&self) -> i64 {
+        self.body.map_or(0, |b| b.len() as i64)
+    }
+}
+
+/// Epoch of a pushed document key as stored; keys may not claim a future epoch.
+pub(crate) fn doc_key_epoch(key: &WrappedDocKey, current_epoch: u64) -> Result<i64, StoreError> {
+    if key.epoch > current_epoch {
+        return Err(StoreError::refused(ErrorCode::EpochMismatch, "document key wrapped under a future epoch"));
+    }
+    to_i64(key.epoch)
+}
+
+/// Decide what to do with a pushed document key, given the `(seq, body)` already stored under
+/// its `(key_id, epoch)`: `Ok(Some(seq))` is a duplicate, `Ok(None)` is new, and different
+/// contents are a conflict.
+pub(crate) fn doc_key_outcome(existing: Option<(i64, Option<Vec<u8>>)>, body: &[u8]) -> Result<Option<i64>, StoreError> {
+    match existing {
+        None => Ok(None),
+        Some((seq, stored)) if stored.as_deref() == Some(body) => Ok(Some(seq)),
+        Some(_) => Err(StoreError::refused(ErrorCode::Conflict, "a different document key exists with this id and epoch")),
+    }
+}
+
 /// One stored item of the team sequence, as read back from either engine.
 pub(crate) struct ItemRow {
     pub seq: i64,

@@ -18,9 +18,9 @@ use tokio_postgres::config::Host;
 use tokio_postgres::NoTls;
 
 use super::{
-    build_page, check_active, check_invite, check_lead, check_revocation, device_from_columns, json_column,
-    package_from_column, to_i64, to_u64, AuthStamp, ChunkRecord, Enrolled, InviteRow, ItemKind, ItemRow,
-    NewDevice, NewInvite, NewTeam, Storage, StoreError, TableFingerprint, PULL_PAGE_BYTES,
+    build_page, check_active, check_invite, check_lead, check_revocation, device_from_columns, doc_key_epoch,
+    doc_key_outcome, json_column, package_from_column, to_i64, to_u64, AuthStamp, ChunkRecord, Enrolled, InviteRow,
+    ItemRow, NewDevice, NewInvite, NewItem, NewTeam, Storage, StoreError, TableFingerprint, PULL_PAGE_BYTES,
 };
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -220,21 +220,7 @@ async fn begin_auth(tx: &Transaction<'_>, auth: &AuthStamp) -> Result<DeviceInfo
     Ok(device)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn insert_item(
-    tx: &Transaction<'_>,
-    team_id: &TeamId,
-    seq: i64,
-    kind: ItemKind,
-    received_ms: i64,
-    doc_id: Option<&[u8]>,
-    hash: Option<&[u8]>,
-    key_id: Option<&[u8]>,
-    epoch: Option<i64>,
-    device_id: Option<&[u8]>,
-    body: Option<&[u8]>,
-) -> Result<(), StoreError> {
-    let size = body.map_or(0, |b| b.len() as i64);
+async fn insert_item(tx: &Transaction<'_>, team_id: &TeamId, seq: i64, received_ms: i64, item: &NewItem<'_>) -> Result<(), StoreError> {
     let stmt = tx
         .prepare_cached(
             "INSERT INTO items (team_id, seq, kind, received_ms, doc_id, hash, key_id, epoch, device_id, size, body) \
@@ -243,7 +229,19 @@ async fn insert_item(
         .await?;
     tx.execute(
         &stmt,
-        &[&&team_id.0[..], &seq, &(kind as i64), &received_ms, &doc_id, &hash, &key_id, &epoch, &device_id, &size, &body],
+        &[
+            &&team_id.0[..],
+            &seq,
+            &(item.kind as i64),
+            &received_ms,
+            &item.doc_id,
+            &item.hash,
+            &item.key_id,
+            &item.epoch,
+            &item.device_id,
+            &item.size(),
+            &item.body,
+        ],
     )
     .await?;
     Ok(())
@@ -262,19 +260,15 @@ async fn push_in(tx: &Transaction<'_>, auth: &AuthStamp, chunks: &[ChunkRecord],
     let mut out = PushResponse { chunks: Vec::with_capacity(chunks.len()), doc_keys: Vec::with_capacity(doc_keys.len()) };
     let find_key = tx.prepare_cached("SELECT seq, body FROM items WHERE team_id = $1 AND kind = 2 AND key_id = $2 AND epoch = $3").await?;
     for key in doc_keys {
-        if key.epoch > epoch {
-            return Err(StoreError::refused(ErrorCode::EpochMismatch, "document key wrapped under a future epoch"));
-        }
-        let key_epoch = to_i64(key.epoch)?;
+        let key_epoch = doc_key_epoch(key, epoch)?;
         let body = json_column(key);
-        let existing = tx.query_opt(&find_key, &[&team, &&key.key_id.0[..], &key_epoch]).await?;
-        let (status, seq) = match existing {
-            Some(row) if row.get::<_, Option<&[u8]>>(1) == Some(&body[..]) => (PushStatus::Duplicate, row.get::<_, i64>(0)),
-            Some(_) => return Err(StoreError::refused(ErrorCode::Conflict, "a different document key exists with this id and epoch")),
+        let existing = tx.query_opt(&find_key, &[&team, &&key.key_id.0[..], &key_epoch]).await?.map(|row| (row.get(0), row.get(1)));
+        let (status, seq) = match doc_key_outcome(existing, &body)? {
+            Some(seq) => (PushStatus::Duplicate, seq),
             None => {
                 let seq = next;
                 next += 1;
-                insert_item(tx, &auth.team_id, seq, ItemKind::DocKey, auth.now_ms, Some(&key.doc_id.0), None, Some(&key.key_id.0), Some(key_epoch), Some(&auth.device_id.0), Some(&body)).await?;
+                insert_item(tx, &auth.team_id, seq, auth.now_ms, &NewItem::doc_key(key, key_epoch, &auth.device_id, &body)).await?;
                 (PushStatus::Stored, seq)
             }
         };
@@ -288,7 +282,7 @@ async fn push_in(tx: &Transaction<'_>, auth: &AuthStamp, chunks: &[ChunkRecord],
             None => {
                 let seq = next;
                 next += 1;
-                insert_item(tx, &auth.team_id, seq, ItemKind::Chunk, auth.now_ms, Some(&chunk.doc_id.0), Some(&chunk.hash.0), None, None, Some(&auth.device_id.0), Some(&chunk.bytes)).await?;
+                insert_item(tx, &auth.team_id, seq, auth.now_ms, &NewItem::chunk(chunk, &auth.device_id)).await?;
                 (PushStatus::Stored, seq)
             }
         };
@@ -355,11 +349,11 @@ async fn revoke_in(tx: &Transaction<'_>, auth: &AuthStamp, target: DeviceId, new
     tx.execute("DELETE FROM invites WHERE team_id = $1 AND used_ms IS NULL", &[&team]).await?;
     for key in keys {
         let body = json_column(key);
-        insert_item(tx, &auth.team_id, next, ItemKind::TeamKey, auth.now_ms, None, None, None, Some(new_epoch_i), Some(&key.device_id.0), Some(&body)).await?;
+        insert_item(tx, &auth.team_id, next, auth.now_ms, &NewItem::team_key(key, new_epoch_i, &body)).await?;
         next += 1;
     }
     let seq = next;
-    insert_item(tx, &auth.team_id, seq, ItemKind::Revocation, auth.now_ms, None, None, None, Some(new_epoch_i), Some(&target.0), None).await?;
+    insert_item(tx, &auth.team_id, seq, auth.now_ms, &NewItem::revocation(&target, new_epoch_i)).await?;
     set_next_seq(tx, &auth.team_id, seq + 1).await?;
     to_u64(seq, "seq")
 }
@@ -408,7 +402,7 @@ impl Storage for PgStorage {
             )
             .await?;
             let body = json_column(&team.team_key);
-            insert_item(&tx, &team.team_id, 1, ItemKind::TeamKey, team.now_ms, None, None, None, Some(0), Some(&team.team_key.device_id.0), Some(&body)).await?
+            insert_item(&tx, &team.team_id, 1, team.now_ms, &NewItem::team_key(&team.team_key, 0, &body)).await?
         })
     }
 

@@ -19,9 +19,9 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use sha2::{Digest, Sha256};
 
 use super::{
-    build_page, check_active, check_invite, check_lead, check_revocation, device_from_columns, json_column,
-    package_from_column, to_i64, to_u64, AuthStamp, ChunkRecord, Enrolled, InviteRow, ItemKind, ItemRow,
-    NewDevice, NewInvite, NewTeam, Storage, StoreError, TableFingerprint, PULL_PAGE_BYTES,
+    build_page, check_active, check_invite, check_lead, check_revocation, device_from_columns, doc_key_epoch,
+    doc_key_outcome, json_column, package_from_column, to_i64, to_u64, AuthStamp, ChunkRecord, Enrolled, InviteRow,
+    ItemRow, NewDevice, NewInvite, NewItem, NewTeam, Storage, StoreError, TableFingerprint, PULL_PAGE_BYTES,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -218,26 +218,24 @@ fn begin_auth(tx: &Transaction<'_>, auth: &AuthStamp) -> Result<DeviceInfo, Stor
     Ok(device)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn insert_item(
-    tx: &Transaction<'_>,
-    team_id: &TeamId,
-    seq: i64,
-    kind: ItemKind,
-    received_ms: i64,
-    doc_id: Option<&[u8]>,
-    hash: Option<&[u8]>,
-    key_id: Option<&[u8]>,
-    epoch: Option<i64>,
-    device_id: Option<&[u8]>,
-    body: Option<&[u8]>,
-) -> Result<(), StoreError> {
-    let size = body.map_or(0, |b| b.len() as i64);
+fn insert_item(tx: &Transaction<'_>, team_id: &TeamId, seq: i64, received_ms: i64, item: &NewItem<'_>) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO items (team_id, seq, kind, received_ms, doc_id, hash, key_id, epoch, device_id, size, body) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
-    .execute(params![&team_id.0[..], seq, kind as i64, received_ms, doc_id, hash, key_id, epoch, device_id, size, body])?;
+    .execute(params![
+        &team_id.0[..],
+        seq,
+        item.kind as i64,
+        received_ms,
+        item.doc_id,
+        item.hash,
+        item.key_id,
+        item.epoch,
+        item.device_id,
+        item.size(),
+        item.body
+    ])?;
     Ok(())
 }
 
@@ -276,19 +274,7 @@ impl Storage for SqliteStorage {
                 ],
             )?;
             let body = json_column(&team.team_key);
-            insert_item(
-                tx,
-                &team.team_id,
-                1,
-                ItemKind::TeamKey,
-                team.now_ms,
-                None,
-                None,
-                None,
-                Some(0),
-                Some(&team.team_key.device_id.0),
-                Some(&body),
-            )
+            insert_item(tx, &team.team_id, 1, team.now_ms, &NewItem::team_key(&team.team_key, 0, &body))
         })
         .await
     }
@@ -369,36 +355,18 @@ impl Storage for SqliteStorage {
             let team = &auth.team_id.0[..];
             let mut out = PushResponse { chunks: Vec::with_capacity(chunks.len()), doc_keys: Vec::with_capacity(doc_keys.len()) };
             for key in &doc_keys {
-                if key.epoch > epoch {
-                    return Err(StoreError::refused(ErrorCode::EpochMismatch, "document key wrapped under a future epoch"));
-                }
-                let key_epoch = to_i64(key.epoch)?;
+                let key_epoch = doc_key_epoch(key, epoch)?;
                 let body = json_column(key);
-                let existing: Option<(i64, Option<Vec<u8>>)> = tx
+                let existing = tx
                     .prepare_cached("SELECT seq, body FROM items WHERE team_id = ?1 AND kind = 2 AND key_id = ?2 AND epoch = ?3")?
                     .query_row(params![team, &key.key_id.0[..], key_epoch], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?;
-                let (status, seq) = match existing {
-                    Some((seq, stored)) if stored.as_deref() == Some(&body[..]) => (PushStatus::Duplicate, seq),
-                    Some(_) => {
-                        return Err(StoreError::refused(ErrorCode::Conflict, "a different document key exists with this id and epoch"))
-                    }
+                let (status, seq) = match doc_key_outcome(existing, &body)? {
+                    Some(seq) => (PushStatus::Duplicate, seq),
                     None => {
                         let seq = next;
                         next += 1;
-                        insert_item(
-                            tx,
-                            &auth.team_id,
-                            seq,
-                            ItemKind::DocKey,
-                            auth.now_ms,
-                            Some(&key.doc_id.0),
-                            None,
-                            Some(&key.key_id.0),
-                            Some(key_epoch),
-                            Some(&auth.device_id.0),
-                            Some(&body),
-                        )?;
+                        insert_item(tx, &auth.team_id, seq, auth.now_ms, &NewItem::doc_key(key, key_epoch, &auth.device_id, &body))?;
                         (PushStatus::Stored, seq)
                     }
                 };
@@ -414,19 +382,7 @@ impl Storage for SqliteStorage {
                     None => {
                         let seq = next;
                         next += 1;
-                        insert_item(
-                            tx,
-                            &auth.team_id,
-                            seq,
-                            ItemKind::Chunk,
-                            auth.now_ms,
-                            Some(&chunk.doc_id.0),
-                            Some(&chunk.hash.0),
-                            None,
-                            None,
-                            Some(&auth.device_id.0),
-                            Some(&chunk.bytes),
-                        )?;
+                        insert_item(tx, &auth.team_id, seq, auth.now_ms, &NewItem::chunk(chunk, &auth.device_id))?;
                         (PushStatus::Stored, seq)
                     }
                 };
@@ -491,11 +447,11 @@ impl Storage for SqliteStorage {
             tx.execute("DELETE FROM invites WHERE team_id = ?1 AND used_ms IS NULL", params![team])?;
             for key in &keys {
                 let body = json_column(key);
-                insert_item(tx, &auth.team_id, next, ItemKind::TeamKey, auth.now_ms, None, None, None, Some(new_epoch_i), Some(&key.device_id.0), Some(&body))?;
+                insert_item(tx, &auth.team_id, next, auth.now_ms, &NewItem::team_key(key, new_epoch_i, &body))?;
                 next += 1;
             }
             let seq = next;
-            insert_item(tx, &auth.team_id, seq, ItemKind::Revocation, auth.now_ms, None, None, None, Some(new_epoch_i), Some(&target.0), None)?;
+            insert_item(tx, &auth.team_id, seq, auth.now_ms, &NewItem::revocation(&target, new_epoch_i))?;
             set_next_seq(tx, &auth.team_id, seq + 1)?;
             to_u64(seq, "seq")
         })
