@@ -397,4 +397,20 @@ fn a_revoked_device_is_refused_and_the_others_move_to_a_new_team_key() {
     members[0].sync(&http, &no_progress, &CancelToken::new()).unwrap();
     assert_eq!(members[0].projection_fingerprint().unwrap(), lead.projection_fingerprint().unwrap());
     assert_eq!(members[1].sync_status().unwrap().epoch, 0, "the revoked phone never got the new key");
+
+    // A phone enrolled after the rotation holds only the epoch-1 key. It syncs before the lead
+    // has uploaded its re-wraps of the older document keys: those chunks wait, sealed.
+    let code = lead.create_invite(&http, Role::Member, 60_000).unwrap();
+    let mut late =
+        Store::create_from_invite(&dir.path().join("late"), Unlock::Key(StoreKey::generate()), &code, "TEST late phone", &http, &opts).unwrap();
+    let r = late.sync(&http, &no_progress, &CancelToken::new()).unwrap();
+    assert!(r.waiting > 0, "{r:?}");
+    assert!(late.sync_status().unwrap().waiting_for_keys > 0);
+    // Once the lead has pushed them, everything opens and the late phone converges.
+    lead.sync(&http, &no_progress, &CancelToken::new()).unwrap();
+    late.sync(&http, &no_progress, &CancelToken::new()).unwrap();
+    let st = late.sync_status().unwrap();
+    assert_eq!((st.waiting_for_keys, st.epoch), (0, 1), "{st:?}");
+    assert_eq!(late.settings().zones, ZONES);
+    assert_eq!(late.projection_fingerprint().unwrap(), lead.projection_fingerprint().unwrap());
 }

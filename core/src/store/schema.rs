@@ -105,6 +105,21 @@ pub const MIGRATIONS: &[&str] = &[
         seq INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL, data BLOB NOT NULL);
     CREATE INDEX sync_pending_doc ON sync_pending(doc_id, seq);
     "#,
+    // v4: team-key rotation. The lead that issued an epoch (`team_keys.issued`) re-wraps every
+    // document key it holds under it (`doc_key_wraps`, pushed like `doc_keys`), so a device
+    // enrolled after a revocation, which holds only the new team key, can read older
+    // documents. Pulled chunks whose data key is not held yet wait, still sealed and with
+    // their signature checked, in `sync_waiting` until the key arrives.
+    r#"
+    ALTER TABLE team_keys ADD COLUMN issued INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE doc_key_wraps (
+        key_id TEXT NOT NULL, epoch INTEGER NOT NULL, wrapped TEXT NOT NULL, pushed INTEGER NOT NULL,
+        PRIMARY KEY (key_id, epoch)) WITHOUT ROWID;
+    CREATE TABLE sync_waiting (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, key_id TEXT NOT NULL, data BLOB NOT NULL,
+        received_ms INTEGER NOT NULL);
+    CREATE INDEX sync_waiting_key ON sync_waiting(key_id, seq);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -18,7 +18,7 @@ use chrono::Utc;
 use outreach_proto::ids::DeviceId;
 use outreach_proto::keys::DevicePublicKeys;
 use outreach_proto::messages::{PullEntry, PullItem, Role};
-use outreach_proto::seal::open_chunk;
+use outreach_proto::seal::{open_chunk, SealedChunk};
 use outreach_proto::wrap::{unwrap_doc_key, unwrap_team_key};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -36,6 +36,7 @@ pub(crate) struct PageOutcome {
     pub bytes: u64,
     pub own: u64,
     pub docs: u64,
+    pub waiting: u64,
 }
 
 struct Work {
@@ -68,6 +69,15 @@ fn load_devices(conn: &Connection) -> Result<HashMap<DeviceId, Dev>> {
         out.insert(id, Dev { keys, role: identity::parse_role(&role)?, revoked_ms });
     }
     Ok(out)
+}
+
+/// The author of a chunk, if it is in the directory and was not revoked when the hub got it.
+fn author_of<'a>(devices: &'a HashMap<DeviceId, Dev>, chunk: &SealedChunk, received_ms: i64) -> Result<&'a Dev> {
+    let author = devices.get(&chunk.author).ok_or_else(|| Error::Crypto("chunk from an unknown device".into()))?;
+    if author.revoked_ms.is_some_and(|r| received_ms > r) {
+        return Err(Error::Crypto("chunk received from a device after its revocation".into()));
+    }
+    Ok(author)
 }
 
 fn crypto(what: &str) -> impl Fn(outreach_proto::CryptoError) -> Error + '_ {
@@ -191,12 +201,20 @@ impl Store {
                     if chunk.hash() != *hash {
                         return Err(Error::Crypto("chunk does not match its hash".into()));
                     }
-                    let author = devices.get(&chunk.author).ok_or_else(|| Error::Crypto("chunk from an unknown device".into()))?;
-                    if author.revoked_ms.is_some_and(|r| item.received_ms > r) {
-                        return Err(Error::Crypto("chunk received from a device after its revocation".into()));
-                    }
-                    let key = identity::doc_key(&t, &chunk.key_id)?
-                        .ok_or_else(|| Error::Crypto("no data key for a chunk".into()))?;
+                    let author = author_of(&devices, chunk, item.received_ms)?;
+                    let Some(key) = identity::doc_key(&t, &chunk.key_id)? else {
+                        // Its data key has not reached this device yet (e.g. a device enrolled
+                        // after a key rotation waits for the lead's re-wrap): keep it sealed,
+                        // with its signature checked, until the key arrives.
+                        chunk.verify_signature(&author.keys).map_err(crypto("chunk"))?;
+                        exec(
+                            &t,
+                            "INSERT INTO sync_waiting (key_id, data, received_ms) VALUES (?1, ?2, ?3)",
+                            params![chunk.key_id.to_hex(), chunk.to_bytes(), item.received_ms],
+                        )?;
+                        out.waiting += 1;
+                        continue;
+                    };
                     let plain = open_chunk(chunk, &key, &author.keys).map_err(crypto("chunk"))?;
                     apply_chunk(&t, &mut work, &mut order, &mut self.docs, &self.actor, &chunk.doc_id.to_hex(), &plain)?;
                     out.chunks += 1;
@@ -206,11 +224,26 @@ impl Store {
                     if identity::doc_key(&t, &key.key_id)?.is_some() {
                         continue;
                     }
-                    let tk = team_keys
-                        .get(&key.epoch)
-                        .ok_or_else(|| Error::Crypto("document key under a team key this device does not hold".into()))?;
+                    // A wrap under an epoch this device never held (it joined later): a wrap of
+                    // the same key under a newer epoch follows.
+                    let Some(tk) = team_keys.get(&key.epoch) else { continue };
                     let dk = unwrap_doc_key(tk, team_id, key).map_err(crypto("document key"))?;
                     identity::insert_doc_key(&t, &dk, key, true)?;
+                    // Chunks that were waiting for this key.
+                    let waiting: Vec<(i64, Vec<u8>, i64)> = {
+                        let mut st = t.prepare_cached("SELECT seq, data, received_ms FROM sync_waiting WHERE key_id = ?1 ORDER BY seq")?;
+                        let rows = st.query_map([key.key_id.to_hex()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                        rows.collect::<rusqlite::Result<_>>()?
+                    };
+                    for (_, data, received_ms) in waiting {
+                        let chunk = SealedChunk::from_bytes(&data).map_err(|_| Error::Corrupt("waiting chunk".into()))?;
+                        let author = author_of(&devices, &chunk, received_ms)?;
+                        let plain = open_chunk(&chunk, &dk, &author.keys).map_err(crypto("chunk"))?;
+                        apply_chunk(&t, &mut work, &mut order, &mut self.docs, &self.actor, &chunk.doc_id.to_hex(), &plain)?;
+                        out.chunks += 1;
+                        out.bytes += chunk.ciphertext.len() as u64;
+                    }
+                    exec(&t, "DELETE FROM sync_waiting WHERE key_id = ?1", [key.key_id.to_hex()])?;
                 }
                 PullEntry::TeamKey { key } => {
                     if key.device_id != me || team_keys.contains_key(&key.epoch) {
@@ -281,6 +314,13 @@ impl Store {
             }
         }
         out.docs = work.values().filter(|w| w.kind.is_some()).count() as u64;
+        // The device that issued the current epoch re-wraps older keys it learns of.
+        let epoch_now = new_epoch.unwrap_or(current_epoch);
+        if epoch_now > 0 && identity::issued(&t, epoch_now)? {
+            if let Some(tk) = team_keys.get(&epoch_now) {
+                identity::rewrap_older_keys(&t, team_id, tk)?;
+            }
+        }
         if let Some(e) = new_epoch {
             t.execute("UPDATE sync_identity SET epoch = ?1 WHERE id = 1", [e as i64])?;
         }

@@ -225,3 +225,39 @@ pub(crate) fn seal_unsealed_outbox(conn: &mut Connection, id: &Identity) -> Resu
     t.commit()?;
     Ok(rows.len() as u64)
 }
+
+/// Whether this device issued the team key of `epoch` (it revoked a device to make it).
+pub(crate) fn issued(conn: &Connection, epoch: u64) -> Result<bool> {
+    Ok(conn
+        .query_row("SELECT issued FROM team_keys WHERE epoch = ?1", [epoch as i64], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// Wraps under `team_key` every document key held under an older epoch that has no wrap for
+/// this epoch yet, queued for upload. Only the device that issued the epoch does this, so the
+/// hub never sees two different wraps of one key for one epoch.
+pub(crate) fn rewrap_older_keys(conn: &Connection, team_id: TeamId, team_key: &TeamKey) -> Result<u64> {
+    let epoch = team_key.epoch() as i64;
+    let rows: Vec<(String, String, Vec<u8>)> = {
+        let mut st = conn.prepare_cached(
+            "SELECT key_id, doc_id, key FROM doc_keys k WHERE epoch < ?1
+             AND NOT EXISTS (SELECT 1 FROM doc_key_wraps w WHERE w.key_id = k.key_id AND w.epoch = ?1)",
+        )?;
+        let r = st.query_map([epoch], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        r.collect::<rusqlite::Result<_>>()?
+    };
+    for (kid, doc, key) in &rows {
+        let key = Zeroizing::new(key.clone());
+        let dk = DocKey::from_bytes(*arr32(&key, "document key")?);
+        let kid = KeyId::from_str(kid).map_err(|_| Error::Corrupt("bad key id".into()))?;
+        let w = outreach_proto::wrap::wrap_doc_key(team_key, team_id, wire_doc_id(doc)?, kid, &dk)
+            .map_err(|e| Error::Crypto(format!("wrap document key: {e}")))?;
+        exec(
+            conn,
+            "INSERT INTO doc_key_wraps (key_id, epoch, wrapped, pushed) VALUES (?1, ?2, ?3, 0)",
+            params![w.key_id.to_hex(), epoch, serde_json::to_string(&w)?],
+        )?;
+    }
+    Ok(rows.len() as u64)
+}

@@ -127,6 +127,8 @@ pub struct SyncReport {
     pub pulled_bytes: u64,
     /// Own chunks seen in the log and skipped.
     pub skipped_own: u64,
+    /// Chunks set aside, sealed, until their data key arrives.
+    pub waiting: u64,
     /// Pages applied.
     pub pages: u64,
     /// Documents re-projected.
@@ -147,6 +149,8 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
     /// Changes waiting to be pushed.
     pub outbox: u64,
+    /// Pulled chunks held sealed until their data key arrives (normally 0).
+    pub waiting_for_keys: u64,
     /// Hub URL, once known.
     pub hub_url: Option<String>,
     /// Whether the hub knows this device (team registered or device enrolled).
@@ -395,6 +399,7 @@ impl Store {
             last_attempt: parse_ts(last_attempt),
             last_error,
             outbox: self.outbox_len()?,
+            waiting_for_keys: self.conn.query_row("SELECT count(*) FROM sync_waiting", [], |r| r.get::<_, i64>(0))? as u64,
             hub_url,
             registered,
             device_id: device,
@@ -426,14 +431,17 @@ impl Store {
         }
         let req = outreach_proto::messages::RevokeRequest { device_id: target, epoch, team_keys: wrapped };
         let _: outreach_proto::messages::RevokeResponse = signed(transport, id, paths::REVOKE, &req)?;
+        let team_id = id.team_id;
         let t = self.conn.transaction()?;
         save_devices(&t, &dir.devices)?;
         t.execute("UPDATE sync_devices SET revoked_ms = ?2 WHERE device_id = ?1 AND revoked_ms IS NULL", params![target.to_hex(), now_ms()])?;
         t.execute(
-            "INSERT OR IGNORE INTO team_keys (epoch, key, added_at) VALUES (?1, ?2, ?3)",
+            "INSERT OR IGNORE INTO team_keys (epoch, key, added_at, issued) VALUES (?1, ?2, ?3, 1)",
             params![epoch as i64, &key.expose_secret()[..], Utc::now().to_rfc3339()],
         )?;
         t.execute("UPDATE sync_identity SET epoch = max(epoch, ?1) WHERE id = 1", [epoch as i64])?;
+        // Devices enrolled from now on hold only this key: give them every older document key.
+        identity::rewrap_older_keys(&t, team_id, &key)?;
         t.commit()?;
         if let Some(id) = self.sync.as_mut() {
             if id.team_key.epoch() < epoch {
@@ -505,7 +513,11 @@ impl Store {
                 }
             }
             let keys: Vec<WrappedDocKey> = {
-                let mut st = self.conn.prepare_cached("SELECT wrapped FROM doc_keys WHERE pushed = 0 ORDER BY rowid LIMIT ?1")?;
+                // New keys, then re-wraps under a newer epoch (after a revocation).
+                let mut st = self.conn.prepare_cached(
+                    "SELECT wrapped FROM (SELECT wrapped, 0 AS o, rowid AS r FROM doc_keys WHERE pushed = 0
+                     UNION ALL SELECT wrapped, 1, 0 FROM doc_key_wraps WHERE pushed = 0) ORDER BY o, r LIMIT ?1",
+                )?;
                 let rows = st.query_map([PUSH_BATCH_ITEMS as i64], |r| r.get::<_, String>(0))?;
                 let mut out = vec![];
                 for r in rows {
@@ -533,7 +545,8 @@ impl Store {
             }
             for k in &req.doc_keys {
                 if acked_keys.contains(&(k.key_id, k.epoch)) {
-                    t.execute("UPDATE doc_keys SET pushed = 1 WHERE key_id = ?1", [k.key_id.to_hex()])?;
+                    t.execute("UPDATE doc_keys SET pushed = 1 WHERE key_id = ?1 AND epoch = ?2", params![k.key_id.to_hex(), k.epoch as i64])?;
+                    t.execute("UPDATE doc_key_wraps SET pushed = 1 WHERE key_id = ?1 AND epoch = ?2", params![k.key_id.to_hex(), k.epoch as i64])?;
                     report.pushed_keys += 1;
                 }
             }
@@ -585,6 +598,7 @@ impl Store {
             report.pulled_bytes += outcome.bytes;
             report.skipped_own += outcome.own;
             report.docs_updated += outcome.docs;
+            report.waiting += outcome.waiting;
             report.cursor = cursor;
             progress(SyncProgress {
                 phase: SyncPhase::Pull,
