@@ -21,6 +21,7 @@ pub mod error;
 pub mod key;
 pub mod model;
 pub mod normalise;
+pub mod people;
 pub mod projection;
 pub mod store;
 pub mod sync;
@@ -29,6 +30,7 @@ pub use api::{AuditEvent, PersonMatch, RecordClash, Settings, TeamSetup};
 pub use error::{Error, Result};
 pub use key::{KdfParams, StoreKey, Unlock};
 pub use model::*;
+pub use people::{DuplicateSuggestion, MergeError, MergeMap};
 pub use store::{exists as store_exists, Durability, Store, StoreOptions, SCHEMA_VERSION};
 pub use sync::{CancelToken, HttpTransport, SyncProgress, SyncReport, SyncStatus, Transport, TransportError};
 
