@@ -23,6 +23,7 @@ pub mod model;
 pub mod normalise;
 pub mod people;
 pub mod projection;
+pub mod report;
 pub mod store;
 pub mod sync;
 
@@ -31,6 +32,7 @@ pub use error::{Error, Result};
 pub use key::{KdfParams, StoreKey, Unlock};
 pub use model::*;
 pub use people::{DuplicateSuggestion, MergeError, MergeMap};
+pub use report::{Report, ReportOptions};
 pub use store::{exists as store_exists, Durability, Store, StoreOptions, SCHEMA_VERSION};
 pub use sync::{CancelToken, HttpTransport, SyncProgress, SyncReport, SyncStatus, Transport, TransportError};
 
