@@ -58,7 +58,9 @@ impl From<MergeError> for Error {
     fn from(e: MergeError) -> Self {
         match e {
             MergeError::Store(e) => e,
-            MergeError::SelfMerge => Error::invalid("merge.into", "a profile cannot be merged into itself"),
+            MergeError::SelfMerge => {
+                Error::invalid("merge.into", "a profile cannot be merged into itself")
+            }
             other => Error::State(other.to_string()),
         }
     }
@@ -73,7 +75,9 @@ pub struct MergeMap {
 impl MergeMap {
     /// Builds a map from `(id, merged_into)` edges.
     pub fn from_edges<I: IntoIterator<Item = (String, String)>>(edges: I) -> Self {
-        MergeMap { edges: edges.into_iter().collect() }
+        MergeMap {
+            edges: edges.into_iter().collect(),
+        }
     }
 
     /// The chain starting at `id` (inclusive), stopping at the first profile that is not
@@ -141,9 +145,13 @@ pub const SUGGEST_NAME_MIN: f64 = 0.82;
 impl Store {
     /// The merge edges held on this device (from the `people` projection).
     pub fn merge_map(&self) -> Result<MergeMap> {
-        let mut st = self.conn.prepare_cached("SELECT id, merged_into FROM people WHERE merged_into IS NOT NULL")?;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id, merged_into FROM people WHERE merged_into IS NOT NULL")?;
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        Ok(MergeMap::from_edges(rows.collect::<rusqlite::Result<Vec<_>>>()?))
+        Ok(MergeMap::from_edges(
+            rows.collect::<rusqlite::Result<Vec<_>>>()?,
+        ))
     }
 
     /// The canonical profile of `id`, following merge edges (A → B → C gives C).
@@ -159,7 +167,10 @@ impl Store {
             .prepare_cached("SELECT doc_id FROM people WHERE id = ?1")?
             .query_row([id], |r| r.get(0))
             .optional()?
-            .ok_or_else(|| Error::NotFound { kind: "person", id: id.to_string() })
+            .ok_or_else(|| Error::NotFound {
+                kind: "person",
+                id: id.to_string(),
+            })
     }
 
     /// Merges profile `a` into profile `b`: records the edge `a.merged_into = b` in `a`'s person
@@ -176,7 +187,10 @@ impl Store {
         self.person_doc_id(b)?;
         let map = self.merge_map()?;
         if let Some(into) = map.merged_into(a) {
-            return Err(MergeError::AlreadyMerged { id: a.to_string(), into: into.to_string() });
+            return Err(MergeError::AlreadyMerged {
+                id: a.to_string(),
+                into: into.to_string(),
+            });
         }
         let (path, _) = map.chain(b);
         if path.iter().any(|p| p == a) || map.canonical(b) == a {
@@ -195,7 +209,10 @@ impl Store {
                 Ok(())
             },
             |t, d, s| projection::project(t, &doc_id, DocKind::Person, d, Target::All, s),
-            &[("person.merge", "person", Some(a)), ("person.merge_target", "person", Some(b))],
+            &[
+                ("person.merge", "person", Some(a)),
+                ("person.merge_target", "person", Some(b)),
+            ],
         )?;
         Ok(self.merge_map()?.canonical(a))
     }
@@ -231,7 +248,12 @@ impl Store {
         for id in map.edges.keys() {
             let (mut path, cycle) = map.chain(id);
             if cycle {
-                let min = path.iter().enumerate().min_by(|a, b| a.1.cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+                let min = path
+                    .iter()
+                    .enumerate()
+                    .min_by(|a, b| a.1.cmp(b.1))
+                    .map(|(i, _)| i)
+                    .unwrap_or(0);
                 path.rotate_left(min);
                 out.insert(path);
             }
@@ -256,23 +278,38 @@ impl Store {
         }
         let mut people: Vec<P> = vec![];
         {
-            let mut st = self.conn.prepare_cached("SELECT id, code_name, name_key, age_band FROM people ORDER BY id")?;
+            let mut st = self.conn.prepare_cached(
+                "SELECT id, code_name, name_key, age_band FROM people ORDER BY id",
+            )?;
             let rows = st.query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
             })?;
             for r in rows {
                 let (id, code_name, key, age) = r?;
                 if map.canonical(&id) != id {
                     continue;
                 }
-                people.push(P { id, code_name, key, age: age.parse().unwrap_or(AgeBand::Unknown) });
+                people.push(P {
+                    id,
+                    code_name,
+                    key,
+                    age: age.parse().unwrap_or(AgeBand::Unknown),
+                });
             }
         }
         // Zones seen per canonical profile.
         let mut zones: HashMap<String, BTreeSet<String>> = HashMap::new();
         {
-            let mut st = self.conn.prepare_cached("SELECT DISTINCT person_id, zone FROM encounters WHERE person_id IS NOT NULL")?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mut st = self.conn.prepare_cached(
+                "SELECT DISTINCT person_id, zone FROM encounters WHERE person_id IS NOT NULL",
+            )?;
+            let rows =
+                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             for r in rows {
                 let (pid, zone) = r?;
                 zones.entry(map.canonical(&pid)).or_default().insert(zone);
@@ -290,8 +327,21 @@ impl Store {
             let candidates: Vec<usize> = if pi.age == AgeBand::Unknown {
                 (i + 1..people.len()).collect()
             } else {
-                let mut v: Vec<usize> = by_age.get(&pi.age).into_iter().flatten().copied().filter(|j| *j > i).collect();
-                v.extend(by_age.get(&AgeBand::Unknown).into_iter().flatten().copied().filter(|j| *j > i));
+                let mut v: Vec<usize> = by_age
+                    .get(&pi.age)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .filter(|j| *j > i)
+                    .collect();
+                v.extend(
+                    by_age
+                        .get(&AgeBand::Unknown)
+                        .into_iter()
+                        .flatten()
+                        .copied()
+                        .filter(|j| *j > i),
+                );
                 v
             };
             for j in candidates {
@@ -300,12 +350,20 @@ impl Store {
                 if name < SUGGEST_NAME_MIN {
                     continue;
                 }
-                let age = if pi.age == pj.age && pi.age != AgeBand::Unknown { 1.0 } else { 0.5 };
+                let age = if pi.age == pj.age && pi.age != AgeBand::Unknown {
+                    1.0
+                } else {
+                    0.5
+                };
                 let za = zones.get(&pi.id).unwrap_or(&empty);
                 let zb = zones.get(&pj.id).unwrap_or(&empty);
                 let shared: Vec<String> = za.intersection(zb).cloned().collect();
                 let union = za.union(zb).count();
-                let overlap = if union == 0 { 0.0 } else { shared.len() as f64 / union as f64 };
+                let overlap = if union == 0 {
+                    0.0
+                } else {
+                    shared.len() as f64 / union as f64
+                };
                 let score = 0.6 * name + 0.25 * age + 0.15 * overlap;
                 out.push(DuplicateSuggestion {
                     a: pi.id.clone(),
@@ -319,7 +377,12 @@ impl Store {
                 });
             }
         }
-        out.sort_by(|x, y| y.score.total_cmp(&x.score).then_with(|| x.a.cmp(&y.a)).then_with(|| x.b.cmp(&y.b)));
+        out.sort_by(|x, y| {
+            y.score
+                .total_cmp(&x.score)
+                .then_with(|| x.a.cmp(&y.a))
+                .then_with(|| x.b.cmp(&y.b))
+        });
         out.truncate(limit);
         Ok(out)
     }

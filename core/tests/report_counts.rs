@@ -11,7 +11,12 @@ use outreach_core::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-const ZONES: [&str; 4] = ["test-zone-a", "test-zone-b", "test-zone-c", "test-zone-never"];
+const ZONES: [&str; 4] = [
+    "test-zone-a",
+    "test-zone-b",
+    "test-zone-c",
+    "test-zone-never",
+];
 
 struct GenEnc {
     night: NaiveDate,
@@ -46,29 +51,74 @@ fn pick<T: Copy>(rng: &mut StdRng, xs: &[T]) -> T {
 }
 
 /// Logs one night (one backdated shift) and records what was logged.
-fn night(s: &mut Store, g: &mut Gen, rng: &mut StdRng, n: NaiveDate, people: &[String], forced: &[String], random: usize) {
-    s.start_shift(ShiftStart { van: "Test Van".into(), crew: vec!["staff-test".into()], zones: vec![ZONES[0].into()], at: Some(at(n, 0)) })
-        .unwrap();
+fn night(
+    s: &mut Store,
+    g: &mut Gen,
+    rng: &mut StdRng,
+    n: NaiveDate,
+    people: &[String],
+    forced: &[String],
+    random: usize,
+) {
+    s.start_shift(ShiftStart {
+        van: "Test Van".into(),
+        crew: vec!["staff-test".into()],
+        zones: vec![ZONES[0].into()],
+        at: Some(at(n, 0)),
+    })
+    .unwrap();
     let mut who: Vec<Option<String>> = forced.iter().cloned().map(Some).collect();
     for _ in 0..random {
-        who.push(if people.is_empty() || rng.gen_bool(0.35) { None } else { Some(people[rng.gen_range(0..people.len())].clone()) });
+        who.push(if people.is_empty() || rng.gen_bool(0.35) {
+            None
+        } else {
+            Some(people[rng.gen_range(0..people.len())].clone())
+        });
     }
     for (k, person) in who.into_iter().enumerate() {
         let mut e = EncounterInput::new(pick(rng, &ZONES[..3]));
         e.at = Some(at(n, 5 * k as i64 + 1));
-        e.setting = pick(rng, &[Setting::Street, Setting::Indoor, Setting::Online, Setting::Street]);
+        e.setting = pick(
+            rng,
+            &[
+                Setting::Street,
+                Setting::Indoor,
+                Setting::Online,
+                Setting::Street,
+            ],
+        );
         e.person = person;
-        for svc in [Service::Condoms, Service::Lube, Service::NeedlesOut, Service::HotDrink, Service::Advice] {
+        for svc in [
+            Service::Condoms,
+            Service::Lube,
+            Service::NeedlesOut,
+            Service::HotDrink,
+            Service::Advice,
+        ] {
             if rng.gen_bool(0.4) {
                 e.services.insert(svc, rng.gen_range(1..30));
             }
         }
         for _ in 0..rng.gen_range(0..3) {
             e.referrals.push(Referral {
-                destination: pick(rng, &[ReferralDestination::SexualHealth, ReferralDestination::Housing, ReferralDestination::Isva]),
+                destination: pick(
+                    rng,
+                    &[
+                        ReferralDestination::SexualHealth,
+                        ReferralDestination::Housing,
+                        ReferralDestination::Isva,
+                    ],
+                ),
                 mode: ReferralMode::Signposted,
                 consent: true,
-                status: pick(rng, &[ReferralStatus::Offered, ReferralStatus::Made, ReferralStatus::Attended]),
+                status: pick(
+                    rng,
+                    &[
+                        ReferralStatus::Offered,
+                        ReferralStatus::Made,
+                        ReferralStatus::Attended,
+                    ],
+                ),
             });
         }
         let logged = s.log_encounter(e.clone()).unwrap();
@@ -82,7 +132,14 @@ fn night(s: &mut Store, g: &mut Gen, rng: &mut StdRng, n: NaiveDate, people: &[S
         });
     }
     for _ in 0..rng.gen_range(0..3) {
-        let cat = pick(rng, &[ConcernCategory::AdultAtRisk, ConcernCategory::DomesticAbuse, ConcernCategory::Exploitation]);
+        let cat = pick(
+            rng,
+            &[
+                ConcernCategory::AdultAtRisk,
+                ConcernCategory::DomesticAbuse,
+                ConcernCategory::Exploitation,
+            ],
+        );
         s.record_concern(ConcernInput {
             category: cat,
             indicators: vec![],
@@ -97,7 +154,14 @@ fn night(s: &mut Store, g: &mut Gen, rng: &mut StdRng, n: NaiveDate, people: &[S
         g.concerns.push((n, cat));
     }
     for _ in 0..rng.gen_range(0..3) {
-        let kind = pick(rng, &[IncidentType::PhysicalAssault, IncidentType::Robbery, IncidentType::NonPayment]);
+        let kind = pick(
+            rng,
+            &[
+                IncidentType::PhysicalAssault,
+                IncidentType::Robbery,
+                IncidentType::NonPayment,
+            ],
+        );
         let police = pick(rng, ShareConsent::ALL);
         let national = pick(rng, ShareConsent::ALL);
         let reported = rng.gen_bool(0.3);
@@ -116,7 +180,13 @@ fn night(s: &mut Store, g: &mut Gen, rng: &mut StdRng, n: NaiveDate, people: &[S
             encounter: None,
         })
         .unwrap();
-        g.incidents.push(GenInc { night: n, kind, police, national, reported });
+        g.incidents.push(GenInc {
+            night: n,
+            kind,
+            police,
+            national,
+            reported,
+        });
     }
     s.end_shift().unwrap();
 }
@@ -174,32 +244,89 @@ fn canonical(edges: &HashMap<String, String>, id: &str) -> String {
 }
 
 /// The whole independent recount.
-fn check_report(r: &Report, g: &Gen, from: NaiveDate, to: NaiveDate, edges: &HashMap<String, String>) {
+fn check_report(
+    r: &Report,
+    g: &Gen,
+    from: NaiveDate,
+    to: NaiveDate,
+    edges: &HashMap<String, String>,
+) {
     assert!(!r.anonymised);
     let in_range = |n: NaiveDate| n >= from && n <= to;
-    let nights: Vec<String> = from.iter_days().take_while(|d| *d <= to).map(|d| d.to_string()).collect();
+    let nights: Vec<String> = from
+        .iter_days()
+        .take_while(|d| *d <= to)
+        .map(|d| d.to_string())
+        .collect();
     let zones: Vec<String> = ZONES.iter().map(|z| z.to_string()).collect();
     let one = |c: &str| vec![c.to_string()];
 
-    let (mut by_nz, mut by_setting, mut by_ident, mut services, mut referrals) =
-        (Expected::new(), Expected::new(), Expected::new(), Expected::new(), Expected::new());
+    let (mut by_nz, mut by_setting, mut by_ident, mut services, mut referrals) = (
+        Expected::new(),
+        Expected::new(),
+        Expected::new(),
+        Expected::new(),
+        Expected::new(),
+    );
     for e in g.encounters.iter().filter(|e| in_range(e.night)) {
         bump(&mut by_nz, &e.night.to_string(), &e.zone, 1);
         bump(&mut by_setting, e.setting.as_str(), "contacts", 1);
-        bump(&mut by_ident, if e.person.is_some() { "with_profile" } else { "anonymous" }, "contacts", 1);
+        bump(
+            &mut by_ident,
+            if e.person.is_some() {
+                "with_profile"
+            } else {
+                "anonymous"
+            },
+            "contacts",
+            1,
+        );
         for (svc, n) in &e.services {
             bump(&mut services, svc.as_str(), "items_given", *n as u64);
             bump(&mut services, svc.as_str(), "contacts", 1);
         }
         for rf in &e.referrals {
-            bump(&mut referrals, rf.destination.as_str(), rf.status.as_str(), 1);
+            bump(
+                &mut referrals,
+                rf.destination.as_str(),
+                rf.status.as_str(),
+                1,
+            );
         }
     }
-    let sec = |id: &str| &r.section(id).unwrap_or_else(|| panic!("section {id}")).table;
-    assert_table(sec("contacts_by_night_zone"), &nights, &zones, &by_nz, "contacts by night and zone");
-    assert_table(sec("contacts_by_setting"), &strings(Setting::ALL, Setting::as_str), &one("contacts"), &by_setting, "settings");
-    assert_table(sec("contacts_by_identification"), &["with_profile".into(), "anonymous".into()], &one("contacts"), &by_ident, "identification");
-    assert_table(sec("services"), &strings(Service::ALL, Service::as_str), &["items_given".into(), "contacts".into()], &services, "services");
+    let sec = |id: &str| {
+        &r.section(id)
+            .unwrap_or_else(|| panic!("section {id}"))
+            .table
+    };
+    assert_table(
+        sec("contacts_by_night_zone"),
+        &nights,
+        &zones,
+        &by_nz,
+        "contacts by night and zone",
+    );
+    assert_table(
+        sec("contacts_by_setting"),
+        &strings(Setting::ALL, Setting::as_str),
+        &one("contacts"),
+        &by_setting,
+        "settings",
+    );
+    assert_table(
+        sec("contacts_by_identification"),
+        &["with_profile".into(), "anonymous".into()],
+        &one("contacts"),
+        &by_ident,
+        "identification",
+    );
+    assert_table(
+        sec("services"),
+        &strings(Service::ALL, Service::as_str),
+        &["items_given".into(), "contacts".into()],
+        &services,
+        "services",
+    );
     assert_table(
         sec("referrals"),
         &strings(ReferralDestination::ALL, ReferralDestination::as_str),
@@ -231,27 +358,70 @@ fn check_report(r: &Report, g: &Gen, from: NaiveDate, to: NaiveDate, edges: &Has
         };
         bump(&mut people, kind, "people", 1);
     }
-    assert_table(sec("people"), &["new".into(), "returning".into(), "re_engaged".into()], &one("people"), &people, "people");
-    assert_eq!(sec("people").col_totals.as_ref().unwrap()[0], Cell::Value(first_in.len() as u64), "unique people");
+    assert_table(
+        sec("people"),
+        &["new".into(), "returning".into(), "re_engaged".into()],
+        &one("people"),
+        &people,
+        "people",
+    );
+    assert_eq!(
+        sec("people").col_totals.as_ref().unwrap()[0],
+        Cell::Value(first_in.len() as u64),
+        "unique people"
+    );
 
     let mut concerns = Expected::new();
     for (n, c) in g.concerns.iter().filter(|(n, _)| in_range(*n)) {
         let _ = n;
         bump(&mut concerns, c.as_str(), "awaiting_review", 1);
     }
-    assert_table(sec("concerns"), &strings(ConcernCategory::ALL, ConcernCategory::as_str), &["reviewed".into(), "awaiting_review".into()], &concerns, "concerns");
+    assert_table(
+        sec("concerns"),
+        &strings(ConcernCategory::ALL, ConcernCategory::as_str),
+        &["reviewed".into(), "awaiting_review".into()],
+        &concerns,
+        "concerns",
+    );
 
     let (mut ip, mut inn, mut ir) = (Expected::new(), Expected::new(), Expected::new());
     for i in g.incidents.iter().filter(|i| in_range(i.night)) {
         bump(&mut ip, i.kind.as_str(), i.police.as_str(), 1);
         bump(&mut inn, i.kind.as_str(), i.national.as_str(), 1);
-        bump(&mut ir, i.kind.as_str(), if i.reported { "reported_to_police" } else { "not_reported" }, 1);
+        bump(
+            &mut ir,
+            i.kind.as_str(),
+            if i.reported {
+                "reported_to_police"
+            } else {
+                "not_reported"
+            },
+            1,
+        );
     }
     let types = strings(IncidentType::ALL, IncidentType::as_str);
     let consents = strings(ShareConsent::ALL, ShareConsent::as_str);
-    assert_table(sec("incidents_police_consent"), &types, &consents, &ip, "incidents × police consent");
-    assert_table(sec("incidents_national_consent"), &types, &consents, &inn, "incidents × national consent");
-    assert_table(sec("incidents_police_reported"), &types, &["reported_to_police".into(), "not_reported".into()], &ir, "incidents reported");
+    assert_table(
+        sec("incidents_police_consent"),
+        &types,
+        &consents,
+        &ip,
+        "incidents × police consent",
+    );
+    assert_table(
+        sec("incidents_national_consent"),
+        &types,
+        &consents,
+        &inn,
+        "incidents × national consent",
+    );
+    assert_table(
+        sec("incidents_police_reported"),
+        &types,
+        &["reported_to_police".into(), "not_reported".into()],
+        &ir,
+        "incidents reported",
+    );
 }
 
 /// The anonymised report publishes exactly the true values it does not hide, hides only
@@ -264,7 +434,9 @@ fn check_anonymised(anon: &Report, raw: &Report) {
         for i in 0..=r.table.rows() {
             for j in 0..=r.table.cols() {
                 let p = Pos::new(i, j);
-                let (Some(ac), Some(Cell::Value(v))) = (a.table.get(p), r.table.get(p)) else { continue };
+                let (Some(ac), Some(Cell::Value(v))) = (a.table.get(p), r.table.get(p)) else {
+                    continue;
+                };
                 match ac {
                     Cell::Value(x) => {
                         assert_eq!(x, v, "{} {p:?}", a.id);
@@ -281,11 +453,23 @@ fn check_anonymised(anon: &Report, raw: &Report) {
 fn report_equals_an_independent_recount_including_merges() {
     let dir = tempfile::tempdir().unwrap();
     let key = StoreKey::generate();
-    let mut s = Store::create(dir.path(), Unlock::Key(key), TeamSetup::new("Test Team", &ZONES), &StoreOptions::default()).unwrap();
+    let mut s = Store::create(
+        dir.path(),
+        Unlock::Key(key),
+        TeamSetup::new("Test Team", &ZONES),
+        &StoreOptions::default(),
+    )
+    .unwrap();
     s.set_durability(Durability::CrashSafe).unwrap();
     s.set_user("test-lead").unwrap();
     let mut rng = StdRng::seed_from_u64(0x7e57);
-    let people: Vec<String> = (0..24).map(|i| s.add_person(PersonInput::new(format!("TEST-Person-{i:02}"))).unwrap().id).collect();
+    let people: Vec<String> = (0..24)
+        .map(|i| {
+            s.add_person(PersonInput::new(format!("TEST-Person-{i:02}")))
+                .unwrap()
+                .id
+        })
+        .collect();
     let today = Utc::now().date_naive();
     let from = today - Duration::days(150);
     let to = from + Duration::days(13);
@@ -295,11 +479,51 @@ fn report_equals_an_independent_recount_including_merges() {
     // 6..12 seen 20 days before (returning), 12..14 seen 120 and 30 days before (returning),
     // 14 seen exactly 90 days before its first night in range (re-engaged), 15 seen 89 days
     // before (returning).
-    night(&mut s, &mut g, &mut rng, from - Duration::days(120), &people, &[&people[0..6], &people[12..14]].concat(), 2);
-    night(&mut s, &mut g, &mut rng, from - Duration::days(90), &people, &people[14..15], 0);
-    night(&mut s, &mut g, &mut rng, from - Duration::days(89), &people, &people[15..16], 0);
-    night(&mut s, &mut g, &mut rng, from - Duration::days(30), &people, &people[12..14], 1);
-    night(&mut s, &mut g, &mut rng, from - Duration::days(20), &people, &people[6..12], 1);
+    night(
+        &mut s,
+        &mut g,
+        &mut rng,
+        from - Duration::days(120),
+        &people,
+        &[&people[0..6], &people[12..14]].concat(),
+        2,
+    );
+    night(
+        &mut s,
+        &mut g,
+        &mut rng,
+        from - Duration::days(90),
+        &people,
+        &people[14..15],
+        0,
+    );
+    night(
+        &mut s,
+        &mut g,
+        &mut rng,
+        from - Duration::days(89),
+        &people,
+        &people[15..16],
+        0,
+    );
+    night(
+        &mut s,
+        &mut g,
+        &mut rng,
+        from - Duration::days(30),
+        &people,
+        &people[12..14],
+        1,
+    );
+    night(
+        &mut s,
+        &mut g,
+        &mut rng,
+        from - Duration::days(20),
+        &people,
+        &people[6..12],
+        1,
+    );
     // The range: one night with no shift at all (a zero row), the rest random. People 14..20
     // are seen on the first night for sure.
     for d in 0..14 {
@@ -312,7 +536,15 @@ fn report_equals_an_independent_recount_including_merges() {
         night(&mut s, &mut g, &mut rng, n, &people[..22], forced, k);
     }
     // After the range (must not count).
-    night(&mut s, &mut g, &mut rng, to + Duration::days(3), &people, &people[20..24], 2);
+    night(
+        &mut s,
+        &mut g,
+        &mut rng,
+        to + Duration::days(3),
+        &people,
+        &people[20..24],
+        2,
+    );
 
     let opts = ReportOptions::default();
     let mut edges: HashMap<String, String> = HashMap::new();
@@ -321,12 +553,34 @@ fn report_equals_an_independent_recount_including_merges() {
     check_anonymised(&s.report(from, to, &opts).unwrap(), &r0);
     // Known cases, stated directly.
     let people_t = &r0.section("people").unwrap().table;
-    assert!(people_t.cells[2][0].value().unwrap() >= 1, "re-engaged people exist");
-    assert!(s.audit_log(5).unwrap().iter().any(|e| e.action == "report.view_unsuppressed" && e.actor == "test-lead"));
+    assert!(
+        people_t.cells[2][0].value().unwrap() >= 1,
+        "re-engaged people exist"
+    );
+    assert!(s
+        .audit_log(5)
+        .unwrap()
+        .iter()
+        .any(|e| e.action == "report.view_unsuppressed" && e.actor == "test-lead"));
     let night5 = r0.section("contacts_by_night_zone").unwrap();
-    assert_eq!(night5.table.row_totals.as_ref().unwrap()[5], Cell::Value(0), "the night without a shift is listed with 0");
-    assert!(night5.table.cells.iter().all(|r| r[3] == Cell::Value(0)), "a zone never visited is listed with 0");
-    assert_eq!(r0.section("alerts").unwrap().table.col_totals.as_ref().unwrap()[0], Cell::Value(0));
+    assert_eq!(
+        night5.table.row_totals.as_ref().unwrap()[5],
+        Cell::Value(0),
+        "the night without a shift is listed with 0"
+    );
+    assert!(
+        night5.table.cells.iter().all(|r| r[3] == Cell::Value(0)),
+        "a zone never visited is listed with 0"
+    );
+    assert_eq!(
+        r0.section("alerts")
+            .unwrap()
+            .table
+            .col_totals
+            .as_ref()
+            .unwrap()[0],
+        Cell::Value(0)
+    );
 
     // Merges: a chain 16 -> 17 -> 18, and 0 (re-engaged) into 20, whose history then counts.
     s.merge_people(&people[16], &people[17]).unwrap();
@@ -338,7 +592,16 @@ fn report_equals_an_independent_recount_including_merges() {
     let r1 = s.report_unsuppressed(from, to, &opts).unwrap();
     check_report(&r1, &g, from, to, &edges);
     check_anonymised(&s.report(from, to, &opts).unwrap(), &r1);
-    let unique = |r: &Report| r.section("people").unwrap().table.col_totals.as_ref().unwrap()[0].value().unwrap();
+    let unique = |r: &Report| {
+        r.section("people")
+            .unwrap()
+            .table
+            .col_totals
+            .as_ref()
+            .unwrap()[0]
+            .value()
+            .unwrap()
+    };
     assert!(unique(&r1) < unique(&r0), "merges reduce unique people");
     // Rebuilt projections give the same report (the merge lives in the documents).
     s.rebuild_projections().unwrap();
@@ -348,12 +611,21 @@ fn report_equals_an_independent_recount_including_merges() {
     // Unmerging restores the counts.
     s.unmerge_person(&people[17]).unwrap();
     edges.remove(&people[17]);
-    check_report(&s.report_unsuppressed(from, to, &opts).unwrap(), &g, from, to, &edges);
+    check_report(
+        &s.report_unsuppressed(from, to, &opts).unwrap(),
+        &g,
+        from,
+        to,
+        &edges,
+    );
     s.unmerge_person(&people[16]).unwrap();
     s.unmerge_person(&people[20]).unwrap();
     edges.clear();
     let r2 = s.report_unsuppressed(from, to, &opts).unwrap();
-    assert_eq!(r0.sections, r2.sections, "all merges undone: the report is as before");
+    assert_eq!(
+        r0.sections, r2.sections,
+        "all merges undone: the report is as before"
+    );
 
     // Alerts are counted by the night they were issued.
     let alert = |risk| AlertInput {
@@ -370,17 +642,45 @@ fn report_equals_an_independent_recount_including_merges() {
     s.add_alert(alert(Risk::High)).unwrap();
     s.add_alert(alert(Risk::High)).unwrap();
     s.add_alert(alert(Risk::Low)).unwrap();
-    let ra = s.report_unsuppressed(today - Duration::days(2), today + Duration::days(1), &opts).unwrap();
+    let ra = s
+        .report_unsuppressed(today - Duration::days(2), today + Duration::days(1), &opts)
+        .unwrap();
     let at = &ra.section("alerts").unwrap().table;
     assert_eq!(at.row_labels, vec!["low", "medium", "high"]);
-    assert_eq!(at.cells.iter().map(|r| r[0]).collect::<Vec<_>>(), vec![Cell::Value(1), Cell::Value(0), Cell::Value(2)]);
-    let anon = s.report(today - Duration::days(2), today + Duration::days(1), &opts).unwrap();
-    assert!(anon.section("alerts").unwrap().table.cells.iter().all(|r| r[0] == Cell::Value(0) || r[0].is_suppressed()));
+    assert_eq!(
+        at.cells.iter().map(|r| r[0]).collect::<Vec<_>>(),
+        vec![Cell::Value(1), Cell::Value(0), Cell::Value(2)]
+    );
+    let anon = s
+        .report(today - Duration::days(2), today + Duration::days(1), &opts)
+        .unwrap();
+    assert!(anon
+        .section("alerts")
+        .unwrap()
+        .table
+        .cells
+        .iter()
+        .all(|r| r[0] == Cell::Value(0) || r[0].is_suppressed()));
 
     // Bad ranges are refused with the field named.
-    assert!(matches!(s.report(to, from, &opts), Err(Error::Invalid { field: "report.to", .. })));
-    let weak = ReportOptions { threshold: 3, ..opts.clone() };
-    assert!(matches!(s.report(from, to, &weak), Err(Error::Invalid { field: "report.threshold", .. })));
+    assert!(matches!(
+        s.report(to, from, &opts),
+        Err(Error::Invalid {
+            field: "report.to",
+            ..
+        })
+    ));
+    let weak = ReportOptions {
+        threshold: 3,
+        ..opts.clone()
+    };
+    assert!(matches!(
+        s.report(from, to, &weak),
+        Err(Error::Invalid {
+            field: "report.threshold",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -388,20 +688,57 @@ fn re_engagement_boundary_and_anonymous_contacts() {
     // Exact, hand-made case: A first seen in range (new), B 20 days before (returning),
     // C 90 days before (re-engaged), D 89 days before (returning), plus 3 anonymous contacts.
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::create(dir.path(), Unlock::Key(StoreKey::generate()), TeamSetup::new("Test Team", &ZONES), &StoreOptions::default())
-        .unwrap();
+    let mut s = Store::create(
+        dir.path(),
+        Unlock::Key(StoreKey::generate()),
+        TeamSetup::new("Test Team", &ZONES),
+        &StoreOptions::default(),
+    )
+    .unwrap();
     s.set_durability(Durability::CrashSafe).unwrap();
     let mut rng = StdRng::seed_from_u64(1);
-    let ids: Vec<String> = ["TEST-A", "TEST-B", "TEST-C", "TEST-D"].iter().map(|n| s.add_person(PersonInput::new(*n)).unwrap().id).collect();
+    let ids: Vec<String> = ["TEST-A", "TEST-B", "TEST-C", "TEST-D"]
+        .iter()
+        .map(|n| s.add_person(PersonInput::new(*n)).unwrap().id)
+        .collect();
     let from = Utc::now().date_naive() - Duration::days(200);
     let mut g = Gen::default();
-    night(&mut s, &mut g, &mut rng, from - Duration::days(90), &[], &ids[2..3], 0);
-    night(&mut s, &mut g, &mut rng, from - Duration::days(89), &[], &ids[3..4], 0);
-    night(&mut s, &mut g, &mut rng, from - Duration::days(20), &[], &ids[1..2], 0);
+    night(
+        &mut s,
+        &mut g,
+        &mut rng,
+        from - Duration::days(90),
+        &[],
+        &ids[2..3],
+        0,
+    );
+    night(
+        &mut s,
+        &mut g,
+        &mut rng,
+        from - Duration::days(89),
+        &[],
+        &ids[3..4],
+        0,
+    );
+    night(
+        &mut s,
+        &mut g,
+        &mut rng,
+        from - Duration::days(20),
+        &[],
+        &ids[1..2],
+        0,
+    );
     night(&mut s, &mut g, &mut rng, from, &[], &ids, 3);
-    let r = s.report_unsuppressed(from, from, &ReportOptions::default()).unwrap();
+    let r = s
+        .report_unsuppressed(from, from, &ReportOptions::default())
+        .unwrap();
     let p = &r.section("people").unwrap().table;
-    assert_eq!(p.cells.iter().map(|r| r[0]).collect::<Vec<_>>(), vec![Cell::Value(1), Cell::Value(2), Cell::Value(1)]);
+    assert_eq!(
+        p.cells.iter().map(|r| r[0]).collect::<Vec<_>>(),
+        vec![Cell::Value(1), Cell::Value(2), Cell::Value(1)]
+    );
     let ident = &r.section("contacts_by_identification").unwrap().table;
     assert_eq!(ident.cells[1][0], Cell::Value(3));
     check_report(&r, &g, from, from, &HashMap::new());
@@ -415,14 +752,27 @@ fn re_engagement_boundary_and_anonymous_contacts() {
 #[test]
 fn renderings_show_the_banner_marks_and_charts() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::create(dir.path(), Unlock::Key(StoreKey::generate()), TeamSetup::new("Test <Team> & Co", &ZONES), &StoreOptions::default())
-        .unwrap();
+    let mut s = Store::create(
+        dir.path(),
+        Unlock::Key(StoreKey::generate()),
+        TeamSetup::new("Test <Team> & Co", &ZONES),
+        &StoreOptions::default(),
+    )
+    .unwrap();
     s.set_durability(Durability::CrashSafe).unwrap();
     let mut rng = StdRng::seed_from_u64(2);
     let from = Utc::now().date_naive() - Duration::days(40);
     let mut g = Gen::default();
     for d in 0..7 {
-        night(&mut s, &mut g, &mut rng, from + Duration::days(d), &[], &[], if d == 2 { 2 } else { 12 });
+        night(
+            &mut s,
+            &mut g,
+            &mut rng,
+            from + Duration::days(d),
+            &[],
+            &[],
+            if d == 2 { 2 } else { 12 },
+        );
     }
     let to = from + Duration::days(6);
     let r = s.report(from, to, &ReportOptions::default()).unwrap();
@@ -432,13 +782,19 @@ fn renderings_show_the_banner_marks_and_charts() {
     let html = r.to_html();
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("Anonymised: cells under 5 suppressed"));
-    assert!(html.contains("Test &lt;Team&gt; &amp; Co"), "labels are escaped");
+    assert!(
+        html.contains("Test &lt;Team&gt; &amp; Co"),
+        "labels are escaped"
+    );
     assert!(!html.contains("<Team>"));
     assert!(html.contains("@media print"));
     assert!(html.contains("Legend"));
     assert!(html.contains("<td class=\"n sup\" title=\"suppressed\">*</td>"));
     for banned in ["<script", "src=", "url(", "@import", "href=\"http", "<link"] {
-        assert!(!html.contains(banned), "self-contained page must not contain {banned}");
+        assert!(
+            !html.contains(banned),
+            "self-contained page must not contain {banned}"
+        );
     }
     // Real marks: every <rect> has a positive width, and there are many of them.
     let widths: Vec<f64> = html
@@ -446,25 +802,42 @@ fn renderings_show_the_banner_marks_and_charts() {
         .map(|(i, _)| {
             let rest = &html[i..];
             let w = rest.find("width=\"").unwrap() + 7;
-            rest[w..w + rest[w..].find('"').unwrap()].parse::<f64>().unwrap()
+            rest[w..w + rest[w..].find('"').unwrap()]
+                .parse::<f64>()
+                .unwrap()
         })
         .collect();
-    assert!(widths.len() >= 7, "one bar per non-zero night at least, got {}", widths.len());
+    assert!(
+        widths.len() >= 7,
+        "one bar per non-zero night at least, got {}",
+        widths.len()
+    );
     assert!(widths.iter().all(|w| *w > 0.0));
 
     let csv = r.to_csv();
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("section,row,column,value"));
-    let sections: BTreeSet<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    let sections: BTreeSet<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
     for sec in &r.sections {
         assert!(sections.contains(sec.id), "{} in CSV", sec.id);
     }
     assert!(csv.contains("report,anonymised,,yes"));
-    assert!(csv.lines().any(|l| !l.starts_with("report,") && l.ends_with(",*")), "hidden cells are marked");
+    assert!(
+        csv.lines()
+            .any(|l| !l.starts_with("report,") && l.ends_with(",*")),
+        "hidden cells are marked"
+    );
     for l in csv.lines().skip(1) {
         let v = l.rsplit(',').next().unwrap();
         if let Ok(n) = v.parse::<u64>() {
-            assert!(n == 0 || n >= 5 || l.starts_with("report,"), "small value published in CSV: {l}");
+            assert!(
+                n == 0 || n >= 5 || l.starts_with("report,"),
+                "small value published in CSV: {l}"
+            );
         }
     }
 
@@ -473,11 +846,16 @@ fn renderings_show_the_banner_marks_and_charts() {
     assert!(text.contains("== Contacts per night and zone =="));
 
     // The lead's unsuppressed view says so everywhere, and is audited.
-    let raw = s.report_unsuppressed(from, to, &ReportOptions::default()).unwrap();
+    let raw = s
+        .report_unsuppressed(from, to, &ReportOptions::default())
+        .unwrap();
     assert!(raw.to_html().contains("UNSUPPRESSED"));
     assert!(raw.to_table_text().contains("UNSUPPRESSED"));
     assert!(raw.to_csv().contains("report,anonymised,,no"));
-    assert!(!raw.to_csv().lines().any(|l| l.ends_with(",*") && !l.starts_with("report,")));
+    assert!(!raw
+        .to_csv()
+        .lines()
+        .any(|l| l.ends_with(",*") && !l.starts_with("report,")));
     let log = s.audit_log(10).unwrap();
     assert!(log.iter().any(|e| e.action == "report.view_unsuppressed"));
     let _ = (g.encounters.len(), dir);
@@ -486,37 +864,83 @@ fn renderings_show_the_banner_marks_and_charts() {
 #[test]
 fn record_exports_are_csv_per_entity_and_audited() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::create(dir.path(), Unlock::Key(StoreKey::generate()), TeamSetup::new("Test Team", &ZONES), &StoreOptions::default())
-        .unwrap();
+    let mut s = Store::create(
+        dir.path(),
+        Unlock::Key(StoreKey::generate()),
+        TeamSetup::new("Test Team", &ZONES),
+        &StoreOptions::default(),
+    )
+    .unwrap();
     s.set_durability(Durability::CrashSafe).unwrap();
     let mut rng = StdRng::seed_from_u64(3);
-    let ids: Vec<String> = ["TEST-Export-A", "=TEST-Formula"].iter().map(|n| s.add_person(PersonInput::new(*n)).unwrap().id).collect();
+    let ids: Vec<String> = ["TEST-Export-A", "=TEST-Formula"]
+        .iter()
+        .map(|n| s.add_person(PersonInput::new(*n)).unwrap().id)
+        .collect();
     s.merge_people(&ids[1], &ids[0]).unwrap();
     let from = Utc::now().date_naive() - Duration::days(10);
     let mut g = Gen::default();
     night(&mut s, &mut g, &mut rng, from, &ids, &ids, 4);
-    night(&mut s, &mut g, &mut rng, from + Duration::days(3), &ids, &[], 2);
+    night(
+        &mut s,
+        &mut g,
+        &mut rng,
+        from + Duration::days(3),
+        &ids,
+        &[],
+        2,
+    );
     use outreach_core::report::ExportEntity;
-    let enc = s.export_csv(ExportEntity::Encounters, Some((from, from))).unwrap();
+    let enc = s
+        .export_csv(ExportEntity::Encounters, Some((from, from)))
+        .unwrap();
     assert!(enc.starts_with("id,night,at,shift,device,zone,"));
-    assert_eq!(enc.lines().count(), 1 + g.encounters.iter().filter(|e| e.night == from).count());
+    assert_eq!(
+        enc.lines().count(),
+        1 + g.encounters.iter().filter(|e| e.night == from).count()
+    );
     let all = s.export_csv(ExportEntity::Encounters, None).unwrap();
     assert_eq!(all.lines().count(), 1 + g.encounters.len());
     let svc = s.export_csv(ExportEntity::Services, None).unwrap();
-    assert_eq!(svc.lines().count(), 1 + g.encounters.iter().map(|e| e.services.len()).sum::<usize>());
+    assert_eq!(
+        svc.lines().count(),
+        1 + g.encounters.iter().map(|e| e.services.len()).sum::<usize>()
+    );
     let refs = s.export_csv(ExportEntity::Referrals, None).unwrap();
-    assert_eq!(refs.lines().count(), 1 + g.encounters.iter().map(|e| e.referrals.len()).sum::<usize>());
+    assert_eq!(
+        refs.lines().count(),
+        1 + g
+            .encounters
+            .iter()
+            .map(|e| e.referrals.len())
+            .sum::<usize>()
+    );
     let people = s.export_csv(ExportEntity::People, None).unwrap();
     assert_eq!(people.lines().count(), 3);
-    assert!(people.contains(",'=TEST-Formula,"), "formula-looking fields are defused: {people}");
-    assert!(people.lines().any(|l| l.starts_with(&ids[1]) && l.contains(&format!(",{},{},", ids[0], ids[0]))), "merge edge and canonical id");
+    assert!(
+        people.contains(",'=TEST-Formula,"),
+        "formula-looking fields are defused: {people}"
+    );
+    assert!(
+        people
+            .lines()
+            .any(|l| l.starts_with(&ids[1]) && l.contains(&format!(",{},{},", ids[0], ids[0]))),
+        "merge edge and canonical id"
+    );
     for e in ExportEntity::ALL {
         let csv = s.export_csv(*e, None).unwrap();
-        assert!(csv.lines().next().unwrap().starts_with("id,") || csv.starts_with("encounter,"), "{e:?}");
+        assert!(
+            csv.lines().next().unwrap().starts_with("id,") || csv.starts_with("encounter,"),
+            "{e:?}"
+        );
         assert_eq!(e.as_str().parse::<ExportEntity>().unwrap(), *e);
     }
     assert!("nonsense".parse::<ExportEntity>().is_err());
     let log = s.audit_log(50).unwrap();
-    assert!(log.iter().any(|a| a.action == "export" && a.entity == "encounters" && a.entity_id.is_some()));
-    assert!(log.iter().any(|a| a.action == "export" && a.entity == "alerts"));
+    assert!(log
+        .iter()
+        .any(|a| a.action == "export" && a.entity == "encounters" && a.entity_id.is_some()));
+    assert!(log
+        .iter()
+        .any(|a| a.action == "export" && a.entity == "alerts"));
 }

@@ -6,7 +6,9 @@
 //! second value consistent with everything published (non-negative integers, every published
 //! cell and total): no hidden value can be worked out.
 
-use outreach_core::report::suppress::{hidden_set, suppress, suppress_linked, suppress_with, Cell, Pos, SuppressedTable, Table};
+use outreach_core::report::suppress::{
+    hidden_set, suppress, suppress_linked, suppress_with, Cell, Pos, SuppressedTable, Table,
+};
 use proptest::prelude::*;
 
 const T: u64 = 5;
@@ -29,22 +31,31 @@ fn table_strategy_of<S: Strategy<Value = u64> + 'static>(
     max_cols: usize,
     values: fn() -> S,
 ) -> impl Strategy<Value = Table> {
-    (1..=max_rows, 1..=max_cols, any::<bool>(), any::<bool>(), 0u8..4).prop_flat_map(move |(r, c, rt, ct, kind)| {
-        // Mostly two-way tables (the hard case), some one-way and some without totals.
-        let (rt, ct) = match kind {
-            0 | 1 => (true, true),
-            _ => (rt, ct),
-        };
-        proptest::collection::vec(proptest::collection::vec(values(), c), r)
-            .prop_map(move |cells| Table::from_grid(cells, rt, ct))
-    })
+    (
+        1..=max_rows,
+        1..=max_cols,
+        any::<bool>(),
+        any::<bool>(),
+        0u8..4,
+    )
+        .prop_flat_map(move |(r, c, rt, ct, kind)| {
+            // Mostly two-way tables (the hard case), some one-way and some without totals.
+            let (rt, ct) = match kind {
+                0 | 1 => (true, true),
+                _ => (rt, ct),
+            };
+            proptest::collection::vec(proptest::collection::vec(values(), c), r)
+                .prop_map(move |cells| Table::from_grid(cells, rt, ct))
+        })
 }
 
 /// (a) and (b), and what must always hold: published values are the true ones, only non-zero
 /// values are hidden.
 fn check_published(t: &Table, s: &SuppressedTable) -> Result<(), TestCaseError> {
     for p in t.positions() {
-        let c = s.get(p).expect("every position of the table is published or hidden");
+        let c = s
+            .get(p)
+            .expect("every position of the table is published or hidden");
         match c {
             Cell::Value(v) => {
                 prop_assert_eq!(v, t.value(p), "published value differs at {:?}", p);
@@ -54,7 +65,11 @@ fn check_published(t: &Table, s: &SuppressedTable) -> Result<(), TestCaseError> 
         }
     }
     for line in t.lines() {
-        let hidden: Vec<Pos> = line.iter().copied().filter(|p| s.get(*p).unwrap().is_suppressed()).collect();
+        let hidden: Vec<Pos> = line
+            .iter()
+            .copied()
+            .filter(|p| s.get(*p).unwrap().is_suppressed())
+            .collect();
         let total = *line.last().unwrap();
         let cells_hidden = hidden.iter().filter(|p| **p != total).count();
         let total_hidden = hidden.contains(&total);
@@ -63,7 +78,11 @@ fn check_published(t: &Table, s: &SuppressedTable) -> Result<(), TestCaseError> 
             "line {:?} has one hidden cell and a published total",
             line
         );
-        prop_assert!(hidden.len() != 1, "line {:?} has exactly one hidden entry", line);
+        prop_assert!(
+            hidden.len() != 1,
+            "line {:?} has exactly one hidden entry",
+            line
+        );
     }
     Ok(())
 }
@@ -87,16 +106,23 @@ impl<'a> Solver<'a> {
     fn new(t: &'a Table, s: &'a SuppressedTable) -> Self {
         let mut unknown = vec![];
         let mut assign = t.cells.clone();
-        for i in 0..t.rows() {
-            for j in 0..t.cols() {
+        for (i, row) in assign.iter_mut().enumerate() {
+            for (j, cell) in row.iter_mut().enumerate() {
                 if s.cells[i][j].is_suppressed() {
                     unknown.push(Pos::new(i, j));
-                    assign[i][j] = 0;
+                    *cell = 0;
                 }
             }
         }
         let cap = t.value(Pos::new(t.rows(), t.cols())) + 2;
-        Solver { t, s, unknown, assign, cap, nodes: 0 }
+        Solver {
+            t,
+            s,
+            unknown,
+            assign,
+            cap,
+            nodes: 0,
+        }
     }
 
     fn published(&self, p: Pos) -> Option<u64> {
@@ -273,7 +299,11 @@ proptest! {
 fn a_single_small_cell_takes_a_complement_in_its_row_and_column() {
     // 3 is hidden; its row and column each need a second hidden cell; the smallest non-zero
     // ones are picked, and the table stays consistent.
-    let t = Table::from_grid(vec![vec![3, 10, 20], vec![9, 30, 40], vec![12, 50, 60]], true, true);
+    let t = Table::from_grid(
+        vec![vec![3, 10, 20], vec![9, 30, 40], vec![12, 50, 60]],
+        true,
+        true,
+    );
     let s = suppress(&t);
     assert!(s.cells[0][0].is_suppressed());
     assert!(s.cells[0][1].is_suppressed(), "{s:?}");
@@ -291,7 +321,10 @@ fn zeros_are_published_and_a_table_without_small_values_is_untouched() {
     let s = suppress(&t);
     assert!(!s.any_suppressed());
     assert_eq!(s.cells[0][0], Cell::Value(0));
-    assert_eq!(SuppressedTable::unsuppressed(&t).cells[1][0], Cell::Value(7));
+    assert_eq!(
+        SuppressedTable::unsuppressed(&t).cells[1][0],
+        Cell::Value(7)
+    );
 }
 
 #[test]
@@ -327,11 +360,20 @@ fn big_sparse_tables_are_fast() {
     let t = Table::from_grid(cells, true, true);
     let start = std::time::Instant::now();
     let h = hidden_set(&t, 5, &[]);
-    assert!(start.elapsed() < std::time::Duration::from_secs(20), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
+    );
     assert!(!h.is_empty());
     let s = suppress(&t);
     for line in t.lines() {
-        assert_ne!(line.iter().filter(|p| s.get(**p).unwrap().is_suppressed()).count(), 1);
+        assert_ne!(
+            line.iter()
+                .filter(|p| s.get(**p).unwrap().is_suppressed())
+                .count(),
+            1
+        );
     }
 }
 
@@ -349,19 +391,42 @@ fn the_solver_catches_recoverable_patterns() {
     // of the hidden-cell graph and is determined by the sums. The real suppression never
     // leaves such a pattern.
     let t = Table::from_grid(
-        vec![vec![6, 7, 8, 9], vec![7, 6, 9, 8], vec![9, 8, 6, 7], vec![8, 9, 7, 6]],
+        vec![
+            vec![6, 7, 8, 9],
+            vec![7, 6, 9, 8],
+            vec![9, 8, 6, 7],
+            vec![8, 9, 7, 6],
+        ],
         true,
         true,
     );
     let mut s = SuppressedTable::unsuppressed(&t);
-    for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1), (2, 2), (2, 3), (3, 2), (3, 3), (0, 2)] {
+    for (i, j) in [
+        (0, 0),
+        (0, 1),
+        (1, 0),
+        (1, 1),
+        (2, 2),
+        (2, 3),
+        (3, 2),
+        (3, 3),
+        (0, 2),
+    ] {
         s.cells[i][j] = Cell::Suppressed;
     }
     assert!(Solver::ambiguous(&t, &s, Pos::new(0, 0)));
-    assert!(!Solver::ambiguous(&t, &s, Pos::new(0, 2)), "the bridge is recoverable");
+    assert!(
+        !Solver::ambiguous(&t, &s, Pos::new(0, 2)),
+        "the bridge is recoverable"
+    );
     // Primary suppression that starts the same way ends with no recoverable cell.
     let t = Table::from_grid(
-        vec![vec![1, 2, 30, 40], vec![2, 1, 50, 60], vec![30, 50, 1, 2], vec![40, 60, 2, 1]],
+        vec![
+            vec![1, 2, 30, 40],
+            vec![2, 1, 50, 60],
+            vec![30, 50, 1, 2],
+            vec![40, 60, 2, 1],
+        ],
         true,
         true,
     );

@@ -20,7 +20,10 @@ struct Axis {
 
 impl Axis {
     fn new<S: AsRef<str>>(labels: impl IntoIterator<Item = S>) -> Self {
-        let mut a = Axis { labels: vec![], index: HashMap::new() };
+        let mut a = Axis {
+            labels: vec![],
+            index: HashMap::new(),
+        };
         for l in labels {
             a.idx(l.as_ref());
         }
@@ -48,7 +51,13 @@ struct Counter {
 
 impl Counter {
     fn new(rows: Axis, cols: Axis, row_totals: bool, col_totals: bool) -> Self {
-        Counter { rows, cols, cells: BTreeMap::new(), row_totals, col_totals }
+        Counter {
+            rows,
+            cols,
+            cells: BTreeMap::new(),
+            row_totals,
+            col_totals,
+        }
     }
 
     fn add(&mut self, row: &str, col: &str, n: u64) {
@@ -57,7 +66,12 @@ impl Counter {
     }
 
     fn table(self) -> Table {
-        let mut t = Table::zeros(self.rows.labels, self.cols.labels, self.row_totals, self.col_totals);
+        let mut t = Table::zeros(
+            self.rows.labels,
+            self.cols.labels,
+            self.row_totals,
+            self.col_totals,
+        );
         for ((r, c), n) in self.cells {
             t.cells[r][c] = n;
         }
@@ -66,7 +80,9 @@ impl Counter {
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 fn names<T: Copy>(all: &[T], f: impl Fn(&T) -> &'static str) -> Vec<&'static str> {
@@ -92,16 +108,34 @@ impl Store {
 
     /// The same report with **nothing hidden**, for the team lead's own review only. Never
     /// publish it. Every call writes the audit event `report.view_unsuppressed`.
-    pub fn report_unsuppressed(&self, from: NaiveDate, to: NaiveDate, opts: &ReportOptions) -> Result<Report> {
+    pub fn report_unsuppressed(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        opts: &ReportOptions,
+    ) -> Result<Report> {
         let raw = self.raw_report(from, to, opts)?;
-        self.audit("report.view_unsuppressed", "report", Some(&format!("{from}..{to}")))?;
-        let tables = raw.tables.iter().map(SuppressedTable::unsuppressed).collect();
+        self.audit(
+            "report.view_unsuppressed",
+            "report",
+            Some(&format!("{from}..{to}")),
+        )?;
+        let tables = raw
+            .tables
+            .iter()
+            .map(SuppressedTable::unsuppressed)
+            .collect();
         Ok(self.assemble(from, to, opts, false, raw.meta, tables))
     }
 
     fn assemble(
-        &self, from: NaiveDate, to: NaiveDate, opts: &ReportOptions, anonymised: bool,
-        meta: Vec<(&'static str, String, String, Chart)>, tables: Vec<SuppressedTable>,
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        opts: &ReportOptions,
+        anonymised: bool,
+        meta: Vec<(&'static str, String, String, Chart)>,
+        tables: Vec<SuppressedTable>,
     ) -> Report {
         Report {
             team: self.settings.team.clone(),
@@ -114,17 +148,31 @@ impl Store {
             sections: meta
                 .into_iter()
                 .zip(tables)
-                .map(|((id, title, note, chart), table)| Section { id, title, note, table, chart })
+                .map(|((id, title, note, chart), table)| Section {
+                    id,
+                    title,
+                    note,
+                    table,
+                    chart,
+                })
                 .collect(),
         }
     }
 
-    pub(crate) fn raw_report(&self, from: NaiveDate, to: NaiveDate, opts: &ReportOptions) -> Result<RawReport> {
+    pub(crate) fn raw_report(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        opts: &ReportOptions,
+    ) -> Result<RawReport> {
         if to < from {
             return Err(Error::invalid("report.to", "must not be before --from"));
         }
         if (to - from).num_days() >= MAX_RANGE_DAYS {
-            return Err(Error::invalid("report.to", format!("a report covers at most {MAX_RANGE_DAYS} nights")));
+            return Err(Error::invalid(
+                "report.to",
+                format!("a report covers at most {MAX_RANGE_DAYS} nights"),
+            ));
         }
         if opts.threshold < super::DEFAULT_THRESHOLD {
             return Err(Error::invalid("report.threshold", "must be at least 5"));
@@ -136,22 +184,54 @@ impl Store {
         let merges = self.merge_map()?;
 
         // ---- contacts ---------------------------------------------------------------------
-        let nights: Vec<String> = from.iter_days().take_while(|d| *d <= to).map(|d| d.to_string()).collect();
-        let mut by_night_zone = Counter::new(Axis::new(&nights), Axis::new(&self.settings.zones), true, true);
-        let mut by_setting = Counter::new(Axis::new(names(Setting::ALL, Setting::as_str)), Axis::new(["contacts"]), false, true);
-        let mut by_ident = Counter::new(Axis::new(["with_profile", "anonymous"]), Axis::new(["contacts"]), false, true);
+        let nights: Vec<String> = from
+            .iter_days()
+            .take_while(|d| *d <= to)
+            .map(|d| d.to_string())
+            .collect();
+        let mut by_night_zone = Counter::new(
+            Axis::new(&nights),
+            Axis::new(&self.settings.zones),
+            true,
+            true,
+        );
+        let mut by_setting = Counter::new(
+            Axis::new(names(Setting::ALL, Setting::as_str)),
+            Axis::new(["contacts"]),
+            false,
+            true,
+        );
+        let mut by_ident = Counter::new(
+            Axis::new(["with_profile", "anonymous"]),
+            Axis::new(["contacts"]),
+            false,
+            true,
+        );
         {
             let mut st = self.conn.prepare_cached(
                 "SELECT night, zone, setting, person_id FROM encounters WHERE night >= ?1 AND night <= ?2",
             )?;
             let rows = st.query_map([&f, &t], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
             })?;
             for r in rows {
                 let (night, zone, setting, person) = r?;
                 by_night_zone.add(&night, &zone, 1);
                 by_setting.add(&setting, "contacts", 1);
-                by_ident.add(if person.is_some() { "with_profile" } else { "anonymous" }, "contacts", 1);
+                by_ident.add(
+                    if person.is_some() {
+                        "with_profile"
+                    } else {
+                        "anonymous"
+                    },
+                    "contacts",
+                    1,
+                );
             }
         }
 
@@ -163,10 +243,14 @@ impl Store {
             let mut st = self
                 .conn
                 .prepare_cached("SELECT person_id, night FROM encounters WHERE person_id IS NOT NULL AND night <= ?1")?;
-            let rows = st.query_map([&t], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows = st.query_map([&t], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
             for r in rows {
                 let (pid, night) = r?;
-                let night: NaiveDate = night.parse().map_err(|_| Error::Document("bad night".into()))?;
+                let night: NaiveDate = night
+                    .parse()
+                    .map_err(|_| Error::Document("bad night".into()))?;
                 let c = merges.canonical(&pid);
                 if night >= from {
                     let e = first_in.entry(c).or_insert(night);
@@ -177,7 +261,12 @@ impl Store {
                 }
             }
         }
-        let mut people = Counter::new(Axis::new(["new", "returning", "re_engaged"]), Axis::new(["people"]), false, true);
+        let mut people = Counter::new(
+            Axis::new(["new", "returning", "re_engaged"]),
+            Axis::new(["people"]),
+            false,
+            true,
+        );
         for (pid, first) in &first_in {
             let kind = match last_before.get(pid) {
                 None => "new",
@@ -188,14 +277,24 @@ impl Store {
         }
 
         // ---- services -----------------------------------------------------------------------
-        let mut services =
-            Counter::new(Axis::new(names(Service::ALL, Service::as_str)), Axis::new(["items_given", "contacts"]), false, true);
+        let mut services = Counter::new(
+            Axis::new(names(Service::ALL, Service::as_str)),
+            Axis::new(["items_given", "contacts"]),
+            false,
+            true,
+        );
         {
             let mut st = self.conn.prepare_cached(
                 "SELECT s.service, sum(s.qty), count(*) FROM encounter_services s JOIN encounters e ON e.id = s.encounter_id
                  WHERE e.night >= ?1 AND e.night <= ?2 GROUP BY s.service",
             )?;
-            let rows = st.query_map([&f, &t], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+            let rows = st.query_map([&f, &t], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
             for r in rows {
                 let (svc, qty, n) = r?;
                 services.add(&svc, "items_given", qty.max(0) as u64);
@@ -215,7 +314,13 @@ impl Store {
                 "SELECT r.destination, r.status, count(*) FROM referrals r JOIN encounters e ON e.id = r.encounter_id
                  WHERE e.night >= ?1 AND e.night <= ?2 GROUP BY r.destination, r.status",
             )?;
-            let rows = st.query_map([&f, &t], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+            let rows = st.query_map([&f, &t], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
             for r in rows {
                 let (d, s, n) = r?;
                 referrals.add(&d, &s, n.max(0) as u64);
@@ -233,10 +338,24 @@ impl Store {
             let mut st = self.conn.prepare_cached(
                 "SELECT category, reviewed, count(*) FROM concerns WHERE night >= ?1 AND night <= ?2 GROUP BY category, reviewed",
             )?;
-            let rows = st.query_map([&f, &t], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, i64>(2)?)))?;
+            let rows = st.query_map([&f, &t], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
             for r in rows {
                 let (c, reviewed, n) = r?;
-                concerns.add(&c, if reviewed { "reviewed" } else { "awaiting_review" }, n.max(0) as u64);
+                concerns.add(
+                    &c,
+                    if reviewed {
+                        "reviewed"
+                    } else {
+                        "awaiting_review"
+                    },
+                    n.max(0) as u64,
+                );
             }
         }
 
@@ -245,28 +364,54 @@ impl Store {
         let consents = || Axis::new(names(ShareConsent::ALL, ShareConsent::as_str));
         let mut inc_police = Counter::new(types(), consents(), true, true);
         let mut inc_national = Counter::new(types(), consents(), true, true);
-        let mut inc_reported = Counter::new(types(), Axis::new(["reported_to_police", "not_reported"]), true, true);
+        let mut inc_reported = Counter::new(
+            types(),
+            Axis::new(["reported_to_police", "not_reported"]),
+            true,
+            true,
+        );
         {
             let mut st = self.conn.prepare_cached(
                 "SELECT kind, share_police, share_national, data FROM incidents WHERE night >= ?1 AND night <= ?2",
             )?;
             let rows = st.query_map([&f, &t], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
             })?;
             for r in rows {
                 let (kind, police, national, data) = r?;
                 let i: Incident = serde_json::from_str(&data)?;
                 inc_police.add(&kind, &police, 1);
                 inc_national.add(&kind, &national, 1);
-                inc_reported.add(&kind, if i.input.police_reported { "reported_to_police" } else { "not_reported" }, 1);
+                inc_reported.add(
+                    &kind,
+                    if i.input.police_reported {
+                        "reported_to_police"
+                    } else {
+                        "not_reported"
+                    },
+                    1,
+                );
             }
         }
 
         // ---- alerts -------------------------------------------------------------------------
-        let mut alerts = Counter::new(Axis::new(names(Risk::ALL, Risk::as_str)), Axis::new(["alerts_issued"]), false, true);
+        let mut alerts = Counter::new(
+            Axis::new(names(Risk::ALL, Risk::as_str)),
+            Axis::new(["alerts_issued"]),
+            false,
+            true,
+        );
         {
-            let mut st = self.conn.prepare_cached("SELECT risk, created_at FROM alerts")?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT risk, created_at FROM alerts")?;
+            let rows =
+                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             for r in rows {
                 let (risk, at) = r?;
                 if let Some(at) = parse_time(&at) {
@@ -308,7 +453,11 @@ impl Store {
         // Cells holding the same value in several tables must be hidden together.
         let grand = |ti: usize| {
             let tb: &Table = &tables[ti];
-            if tb.row_totals { Pos::new(tb.rows(), tb.cols()) } else { Pos::new(tb.rows(), 0) }
+            if tb.row_totals {
+                Pos::new(tb.rows(), tb.cols())
+            } else {
+                Pos::new(tb.rows(), 0)
+            }
         };
         let mut links = vec![vec![(0, grand(0)), (1, grand(1)), (2, grand(2))]];
         let (ip, inn, ir) = (7, 8, 9);
@@ -319,7 +468,10 @@ impl Store {
                 (ir, Pos::new(i, tables[ir].cols())),
             ]);
         }
-        let meta = meta.into_iter().map(|(id, title, note, chart)| (id, title, note, chart)).collect();
-        Ok(RawReport { meta, tables, links })
+        Ok(RawReport {
+            meta,
+            tables,
+            links,
+        })
     }
 }

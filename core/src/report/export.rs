@@ -66,12 +66,23 @@ impl ExportEntity {
 impl std::str::FromStr for ExportEntity {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        ExportEntity::ALL.iter().copied().find(|e| e.as_str() == s.trim().to_ascii_lowercase()).ok_or_else(|| {
-            Error::invalid(
-                "export.entity",
-                format!("must be one of: {}", ExportEntity::ALL.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", ")),
-            )
-        })
+        ExportEntity::ALL
+            .iter()
+            .copied()
+            .find(|e| e.as_str() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "export.entity",
+                    format!(
+                        "must be one of: {}",
+                        ExportEntity::ALL
+                            .iter()
+                            .map(|e| e.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
     }
 }
 
@@ -82,7 +93,13 @@ impl Csv {
         Csv(header.join(",") + "\n")
     }
     fn row(&mut self, fields: Vec<String>) {
-        self.0.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+        self.0.push_str(
+            &fields
+                .iter()
+                .map(|f| csv_field(f))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         self.0.push('\n');
     }
 }
@@ -99,20 +116,37 @@ impl Store {
     /// One entity as CSV (with a header row). `nights` limits records that belong to a night
     /// (shifts, encounters, services, referrals, concerns, incidents) to that inclusive range;
     /// people and alerts are always exported whole. Audited (`export`, entity name, range).
-    pub fn export_csv(&self, entity: ExportEntity, nights: Option<(NaiveDate, NaiveDate)>) -> Result<String> {
+    pub fn export_csv(
+        &self,
+        entity: ExportEntity,
+        nights: Option<(NaiveDate, NaiveDate)>,
+    ) -> Result<String> {
         let (from, to) = match nights {
-            Some((f, t)) if t < f => return Err(Error::invalid("export.to", "must not be before --from")),
+            Some((f, t)) if t < f => {
+                return Err(Error::invalid("export.to", "must not be before --from"))
+            }
             Some((f, t)) => (f.to_string(), t.to_string()),
             None => ("0000-01-01".to_string(), "9999-12-31".to_string()),
         };
         let rows = |sql: &str| -> Result<Vec<(String, String)>> {
             let mut st = self.conn.prepare(sql)?;
-            let r = st.query_map([&from, &to], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let r = st.query_map([&from, &to], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
             Ok(r.collect::<rusqlite::Result<Vec<_>>>()?)
         };
         let out = match entity {
             ExportEntity::Shifts => {
-                let mut c = Csv::new(&["id", "night", "van", "device", "crew", "zones", "started_at", "ended_at"]);
+                let mut c = Csv::new(&[
+                    "id",
+                    "night",
+                    "van",
+                    "device",
+                    "crew",
+                    "zones",
+                    "started_at",
+                    "ended_at",
+                ]);
                 for (_, d) in rows("SELECT night, data FROM shifts WHERE night >= ?1 AND night <= ?2 ORDER BY started_at")? {
                     let s: Shift = serde_json::from_str(&d)?;
                     c.row(vec![
@@ -125,12 +159,39 @@ impl Store {
             ExportEntity::Encounters | ExportEntity::Services | ExportEntity::Referrals => {
                 let merges = self.merge_map()?;
                 let mut enc = Csv::new(&[
-                    "id", "night", "at", "shift", "device", "zone", "setting", "contact_type", "person", "canonical_person",
-                    "workers", "language", "interpreter", "consent_record", "consent_follow_up", "consent_share",
-                    "services", "referrals", "follow_up_due", "follow_up", "follow_up_done", "note",
+                    "id",
+                    "night",
+                    "at",
+                    "shift",
+                    "device",
+                    "zone",
+                    "setting",
+                    "contact_type",
+                    "person",
+                    "canonical_person",
+                    "workers",
+                    "language",
+                    "interpreter",
+                    "consent_record",
+                    "consent_follow_up",
+                    "consent_share",
+                    "services",
+                    "referrals",
+                    "follow_up_due",
+                    "follow_up",
+                    "follow_up_done",
+                    "note",
                 ]);
                 let mut svc = Csv::new(&["encounter", "night", "service", "count"]);
-                let mut refs = Csv::new(&["encounter", "night", "index", "destination", "mode", "consent", "status"]);
+                let mut refs = Csv::new(&[
+                    "encounter",
+                    "night",
+                    "index",
+                    "destination",
+                    "mode",
+                    "consent",
+                    "status",
+                ]);
                 for (night, d) in rows("SELECT night, data FROM encounters WHERE night >= ?1 AND night <= ?2 ORDER BY at, id")? {
                     let e: Encounter = serde_json::from_str(&d)?;
                     let i = &e.input;
@@ -164,32 +225,77 @@ impl Store {
             ExportEntity::People => {
                 let merges = self.merge_map()?;
                 let mut c = Csv::new(&[
-                    "id", "code_name", "name_quality", "age_band", "gender", "settings", "first_language", "living",
-                    "injecting", "gp_registered", "merged_into", "canonical", "created_at", "first_seen", "last_seen", "note",
+                    "id",
+                    "code_name",
+                    "name_quality",
+                    "age_band",
+                    "gender",
+                    "settings",
+                    "first_language",
+                    "living",
+                    "injecting",
+                    "gp_registered",
+                    "merged_into",
+                    "canonical",
+                    "created_at",
+                    "first_seen",
+                    "last_seen",
+                    "note",
                 ]);
                 let mut st = self.conn.prepare(
                     "SELECT p.data, (SELECT min(at) FROM encounters e WHERE e.person_id = p.id),
                             (SELECT max(at) FROM encounters e WHERE e.person_id = p.id)
                      FROM people p ORDER BY p.created_at, p.id",
                 )?;
-                let r = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?)))?;
+                let r = st.query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })?;
                 for row in r {
                     let (d, first, last) = row?;
                     let p: Person = serde_json::from_str(&d)?;
                     let i = &p.input;
                     c.row(vec![
-                        p.id.clone(), i.code_name.clone(), i.name_quality.as_str().into(), i.age_band.as_str().into(),
-                        i.gender.as_str().into(), join(&i.settings.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
-                        opt(&i.first_language), i.living.as_str().into(), i.flags.injecting.to_string(), opt(&i.flags.gp_registered),
-                        opt(&p.merged_into), merges.canonical(&p.id), p.created_at.to_rfc3339(), opt(&first), opt(&last), opt(&i.note),
+                        p.id.clone(),
+                        i.code_name.clone(),
+                        i.name_quality.as_str().into(),
+                        i.age_band.as_str().into(),
+                        i.gender.as_str().into(),
+                        join(&i.settings.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
+                        opt(&i.first_language),
+                        i.living.as_str().into(),
+                        i.flags.injecting.to_string(),
+                        opt(&i.flags.gp_registered),
+                        opt(&p.merged_into),
+                        merges.canonical(&p.id),
+                        p.created_at.to_rfc3339(),
+                        opt(&first),
+                        opt(&last),
+                        opt(&i.note),
                     ]);
                 }
                 c.0
             }
             ExportEntity::Concerns => {
                 let mut c = Csv::new(&[
-                    "id", "night", "at", "shift", "category", "indicators", "encounter", "person", "consent", "action",
-                    "shared_without_consent", "legal_basis", "reviewed_by", "reviewed_at", "review_outcome",
+                    "id",
+                    "night",
+                    "at",
+                    "shift",
+                    "category",
+                    "indicators",
+                    "encounter",
+                    "person",
+                    "consent",
+                    "action",
+                    "shared_without_consent",
+                    "legal_basis",
+                    "reviewed_by",
+                    "reviewed_at",
+                    "review_outcome",
                 ]);
                 for (night, d) in rows("SELECT night, data FROM concerns WHERE night >= ?1 AND night <= ?2 ORDER BY at, id")? {
                     let x: Concern = serde_json::from_str(&d)?;
@@ -206,8 +312,21 @@ impl Store {
             }
             ExportEntity::Incidents => {
                 let mut c = Csv::new(&[
-                    "id", "night", "when", "shift", "place", "kind", "injuries", "perpetrator", "police_reported",
-                    "crime_reference", "share_police", "share_national", "support", "person", "encounter",
+                    "id",
+                    "night",
+                    "when",
+                    "shift",
+                    "place",
+                    "kind",
+                    "injuries",
+                    "perpetrator",
+                    "police_reported",
+                    "crime_reference",
+                    "share_police",
+                    "share_national",
+                    "support",
+                    "person",
+                    "encounter",
                 ]);
                 for (night, d) in rows("SELECT night, data FROM incidents WHERE night >= ?1 AND night <= ?2 ORDER BY at, id")? {
                     let x: Incident = serde_json::from_str(&d)?;
@@ -223,13 +342,32 @@ impl Store {
             }
             ExportEntity::Alerts => {
                 let mut c = Csv::new(&[
-                    "id", "created_at", "risk", "description", "area", "from", "review", "plates", "phones", "emails", "usernames",
+                    "id",
+                    "created_at",
+                    "risk",
+                    "description",
+                    "area",
+                    "from",
+                    "review",
+                    "plates",
+                    "phones",
+                    "emails",
+                    "usernames",
                 ]);
                 for a in self.list_alerts()? {
                     let i = &a.input;
                     c.row(vec![
-                        a.id.clone(), a.created_at.to_rfc3339(), i.risk.as_str().into(), i.description.clone(), opt(&i.area),
-                        opt(&i.from), opt(&i.review), join(&i.plates), join(&i.phones), join(&i.emails), join(&i.usernames),
+                        a.id.clone(),
+                        a.created_at.to_rfc3339(),
+                        i.risk.as_str().into(),
+                        i.description.clone(),
+                        opt(&i.area),
+                        opt(&i.from),
+                        opt(&i.review),
+                        join(&i.plates),
+                        join(&i.phones),
+                        join(&i.emails),
+                        join(&i.usernames),
                     ]);
                 }
                 c.0

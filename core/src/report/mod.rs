@@ -25,7 +25,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 pub use export::ExportEntity;
-pub use suppress::{suppress, suppress_linked, suppress_with, Cell, Pos, SuppressedTable, Table, DEFAULT_THRESHOLD, SUPPRESSED_MARK};
+pub use suppress::{
+    suppress, suppress_linked, suppress_with, Cell, Pos, SuppressedTable, Table, DEFAULT_THRESHOLD,
+    SUPPRESSED_MARK,
+};
 
 /// Days without contact after which a returning person counts as re-engaged.
 pub const REENGAGE_DAYS: i64 = 90;
@@ -45,7 +48,10 @@ pub struct ReportOptions {
 
 impl Default for ReportOptions {
     fn default() -> Self {
-        ReportOptions { threshold: DEFAULT_THRESHOLD, reengage_days: REENGAGE_DAYS }
+        ReportOptions {
+            threshold: DEFAULT_THRESHOLD,
+            reengage_days: REENGAGE_DAYS,
+        }
     }
 }
 

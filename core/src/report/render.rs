@@ -33,15 +33,20 @@ fn share(t: &SuppressedTable, col: usize) -> Option<f64> {
 }
 
 fn fmt_share(v: Option<f64>) -> String {
-    v.map(|p| format!("{p:.1}%")).unwrap_or_else(|| SUPPRESSED_MARK.to_string())
+    v.map(|p| format!("{p:.1}%"))
+        .unwrap_or_else(|| SUPPRESSED_MARK.to_string())
 }
 
 impl Report {
     fn banner(&self) -> String {
         if self.anonymised {
-            format!("Anonymised: cells under {} suppressed ({SUPPRESSED_MARK})", self.threshold)
+            format!(
+                "Anonymised: cells under {} suppressed ({SUPPRESSED_MARK})",
+                self.threshold
+            )
         } else {
-            "UNSUPPRESSED: for the team lead's own review only. Do not share, print or publish.".to_string()
+            "UNSUPPRESSED: for the team lead's own review only. Do not share, print or publish."
+                .to_string()
         }
     }
 
@@ -61,7 +66,13 @@ impl Report {
     pub fn to_table_text(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "Outreach report: {}", self.team);
-        let _ = writeln!(out, "Nights {} to {} (generated {})", self.from, self.to, self.generated_at.format("%Y-%m-%d %H:%M UTC"));
+        let _ = writeln!(
+            out,
+            "Nights {} to {} (generated {})",
+            self.from,
+            self.to,
+            self.generated_at.format("%Y-%m-%d %H:%M UTC")
+        );
         let _ = writeln!(out, "{}", self.banner());
         let _ = writeln!(out, "{}", self.legend());
         for s in &self.sections {
@@ -77,15 +88,32 @@ impl Report {
     pub fn to_csv(&self) -> String {
         let mut out = String::from("section,row,column,value\n");
         let mut row = |sec: &str, r: &str, c: &str, v: &str| {
-            let _ = writeln!(out, "{},{},{},{}", csv_field(sec), csv_field(r), csv_field(c), csv_field(v));
+            let _ = writeln!(
+                out,
+                "{},{},{},{}",
+                csv_field(sec),
+                csv_field(r),
+                csv_field(c),
+                csv_field(v)
+            );
         };
         row("report", "team", "", &self.team);
         row("report", "from", "", &self.from.to_string());
         row("report", "to", "", &self.to.to_string());
-        row("report", "anonymised", "", if self.anonymised { "yes" } else { "no" });
+        row(
+            "report",
+            "anonymised",
+            "",
+            if self.anonymised { "yes" } else { "no" },
+        );
         row("report", "threshold", "", &self.threshold.to_string());
         row("report", "suppressed_mark", "", SUPPRESSED_MARK);
-        row("report", "generated_at", "", &self.generated_at.to_rfc3339());
+        row(
+            "report",
+            "generated_at",
+            "",
+            &self.generated_at.to_rfc3339(),
+        );
         for s in &self.sections {
             let t = &s.table;
             for (i, rl) in t.row_labels.iter().enumerate() {
@@ -104,7 +132,9 @@ impl Report {
             if let Some(g) = t.grand_total {
                 row(s.id, TOTAL, TOTAL, &g.to_string());
                 for (j, cl) in t.col_labels.iter().enumerate() {
-                    let v = share(t, j).map(|p| format!("{p:.1}")).unwrap_or_else(|| SUPPRESSED_MARK.to_string());
+                    let v = share(t, j)
+                        .map(|p| format!("{p:.1}"))
+                        .unwrap_or_else(|| SUPPRESSED_MARK.to_string());
                     row(s.id, "share_percent", cl, &v);
                 }
             }
@@ -115,7 +145,10 @@ impl Report {
     /// One self-contained HTML page (inline CSS and SVG charts, no script, no network).
     pub fn to_html(&self) -> String {
         let mut h = String::with_capacity(64 * 1024);
-        let title = format!("Outreach report: {}, nights {} to {}", self.team, self.from, self.to);
+        let title = format!(
+            "Outreach report: {}, nights {} to {}",
+            self.team, self.from, self.to
+        );
         let _ = write!(
             h,
             "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -125,8 +158,17 @@ impl Report {
             esc(&title),
             CSS
         );
-        let class = if self.anonymised { "banner anon" } else { "banner raw" };
-        let _ = write!(h, "<header>\n<h1>{}</h1>\n<p class=\"{class}\" role=\"note\">{}</p>\n", esc(&title), esc(&self.banner()));
+        let class = if self.anonymised {
+            "banner anon"
+        } else {
+            "banner raw"
+        };
+        let _ = write!(
+            h,
+            "<header>\n<h1>{}</h1>\n<p class=\"{class}\" role=\"note\">{}</p>\n",
+            esc(&title),
+            esc(&self.banner())
+        );
         let _ = write!(
             h,
             "<p class=\"meta\">Generated {}. Each table lists every value of its list and every night in the range, \
@@ -176,8 +218,15 @@ fn text_table(t: &SuppressedTable) -> String {
         }
     }
     let ncols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-    let widths: Vec<usize> =
-        (0..ncols).map(|j| rows.iter().filter_map(|r| r.get(j)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..ncols)
+        .map(|j| {
+            rows.iter()
+                .filter_map(|r| r.get(j))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut out = String::new();
     for (ri, r) in rows.iter().enumerate() {
         let mut line = String::new();
@@ -199,7 +248,11 @@ fn text_table(t: &SuppressedTable) -> String {
 }
 
 pub(crate) fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -226,34 +279,53 @@ fn esc(s: &str) -> String {
 fn cell_td(c: &Cell, class: &str) -> String {
     match c {
         Cell::Value(v) => format!("<td class=\"{class}\">{v}</td>"),
-        Cell::Suppressed => format!("<td class=\"{class} sup\" title=\"suppressed\">{SUPPRESSED_MARK}</td>"),
+        Cell::Suppressed => {
+            format!("<td class=\"{class} sup\" title=\"suppressed\">{SUPPRESSED_MARK}</td>")
+        }
     }
 }
 
 fn html_section(h: &mut String, s: &Section) {
     let t = &s.table;
-    let _ = write!(h, "<section id=\"{}\">\n<h2>{}</h2>\n<p class=\"note\">{}</p>\n", s.id, esc(&s.title), esc(&s.note));
-    let series = |labels: &[String], cells: &[Cell]| -> Vec<(String, Cell)> { labels.iter().cloned().zip(cells.iter().copied()).collect() };
+    let _ = write!(
+        h,
+        "<section id=\"{}\">\n<h2>{}</h2>\n<p class=\"note\">{}</p>\n",
+        s.id,
+        esc(&s.title),
+        esc(&s.note)
+    );
+    let series = |labels: &[String], cells: &[Cell]| -> Vec<(String, Cell)> {
+        labels.iter().cloned().zip(cells.iter().copied()).collect()
+    };
     match s.chart {
         Chart::RowTotals | Chart::RowAndColumnTotals => {
             if let Some(rt) = &t.row_totals {
                 let items = series(&t.row_labels, rt);
                 if s.id == "contacts_by_night_zone" {
-                    h.push_str(&column_chart(&format!("{}: totals per night", s.title), &items));
+                    h.push_str(&column_chart(
+                        &format!("{}: totals per night", s.title),
+                        &items,
+                    ));
                 } else {
                     h.push_str(&bar_chart(&format!("{}: totals", s.title), &items));
                 }
             }
             if s.chart == Chart::RowAndColumnTotals {
                 if let Some(ct) = &t.col_totals {
-                    h.push_str(&bar_chart(&format!("{}: totals per column", s.title), &series(&t.col_labels, ct)));
+                    h.push_str(&bar_chart(
+                        &format!("{}: totals per column", s.title),
+                        &series(&t.col_labels, ct),
+                    ));
                 }
             }
         }
         Chart::Column(j) => {
             if j < t.cols() {
                 let col: Vec<Cell> = t.cells.iter().map(|r| r[j]).collect();
-                h.push_str(&bar_chart(&format!("{}: {}", s.title, t.col_labels[j]), &series(&t.row_labels, &col)));
+                h.push_str(&bar_chart(
+                    &format!("{}: {}", s.title, t.col_labels[j]),
+                    &series(&t.row_labels, &col),
+                ));
             }
         }
     }
@@ -305,7 +377,12 @@ fn bar_chart(title: &str, items: &[(String, Cell)]) -> String {
     let (label_w, bar_w, row_h) = (190.0, 380.0, 20.0);
     let width = label_w + bar_w + 70.0;
     let height = row_h * items.len() as f64 + 10.0;
-    let max = items.iter().filter_map(|(_, c)| c.value()).max().unwrap_or(0).max(1) as f64;
+    let max = items
+        .iter()
+        .filter_map(|(_, c)| c.value())
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
     let mut s = String::new();
     let _ = write!(
         s,
@@ -337,7 +414,12 @@ fn bar_chart(title: &str, items: &[(String, Cell)]) -> String {
                 );
             }
             other => {
-                let _ = write!(s, "<text x=\"{}\" y=\"{}\" class=\"val\">{other}</text>", label_w + 4.0, y + row_h * 0.7);
+                let _ = write!(
+                    s,
+                    "<text x=\"{}\" y=\"{}\" class=\"val\">{other}</text>",
+                    label_w + 4.0,
+                    y + row_h * 0.7
+                );
             }
         }
     }
@@ -353,7 +435,12 @@ fn column_chart(title: &str, items: &[(String, Cell)]) -> String {
     let height = top + plot_h + 40.0;
     let slot = plot_w / n;
     let bar = (slot * 0.8).max(1.0);
-    let max = items.iter().filter_map(|(_, c)| c.value()).max().unwrap_or(0).max(1) as f64;
+    let max = items
+        .iter()
+        .filter_map(|(_, c)| c.value())
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
     let base = top + plot_h;
     let mut s = String::new();
     let _ = write!(
@@ -387,7 +474,13 @@ fn column_chart(title: &str, items: &[(String, Cell)]) -> String {
             _ => {}
         }
         if i % every == 0 || i + 1 == items.len() {
-            let _ = write!(s, "<text x=\"{:.2}\" y=\"{}\" text-anchor=\"middle\" class=\"lbl\">{}</text>", x + bar / 2.0, base + 16.0, esc(label));
+            let _ = write!(
+                s,
+                "<text x=\"{:.2}\" y=\"{}\" text-anchor=\"middle\" class=\"lbl\">{}</text>",
+                x + bar / 2.0,
+                base + 16.0,
+                esc(label)
+            );
         }
     }
     s.push_str("</svg></figure>\n");

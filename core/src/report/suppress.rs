@@ -74,9 +74,20 @@ pub struct Table {
 
 impl Table {
     /// A table of zeros with the given labels.
-    pub fn zeros(row_labels: Vec<String>, col_labels: Vec<String>, row_totals: bool, col_totals: bool) -> Self {
+    pub fn zeros(
+        row_labels: Vec<String>,
+        col_labels: Vec<String>,
+        row_totals: bool,
+        col_totals: bool,
+    ) -> Self {
         let cells = vec![vec![0; col_labels.len()]; row_labels.len()];
-        Table { row_labels, col_labels, cells, row_totals, col_totals }
+        Table {
+            row_labels,
+            col_labels,
+            cells,
+            row_totals,
+            col_totals,
+        }
     }
 
     /// A table straight from a grid, with generated labels (tests).
@@ -267,14 +278,26 @@ impl SuppressedTable {
 }
 
 fn publish(t: &Table, hidden: &std::collections::BTreeSet<Pos>) -> SuppressedTable {
-    let cell = |p: Pos| if hidden.contains(&p) { Cell::Suppressed } else { Cell::Value(t.value(p)) };
+    let cell = |p: Pos| {
+        if hidden.contains(&p) {
+            Cell::Suppressed
+        } else {
+            Cell::Value(t.value(p))
+        }
+    };
     let (r, c) = (t.rows(), t.cols());
     SuppressedTable {
         row_labels: t.row_labels.clone(),
         col_labels: t.col_labels.clone(),
-        cells: (0..r).map(|i| (0..c).map(|j| cell(Pos::new(i, j))).collect()).collect(),
-        row_totals: t.row_totals.then(|| (0..r).map(|i| cell(Pos::new(i, c))).collect()),
-        col_totals: t.col_totals.then(|| (0..c).map(|j| cell(Pos::new(r, j))).collect()),
+        cells: (0..r)
+            .map(|i| (0..c).map(|j| cell(Pos::new(i, j))).collect())
+            .collect(),
+        row_totals: t
+            .row_totals
+            .then(|| (0..r).map(|i| cell(Pos::new(i, c))).collect()),
+        col_totals: t
+            .col_totals
+            .then(|| (0..c).map(|j| cell(Pos::new(r, j))).collect()),
         grand_total: (t.row_totals && t.col_totals).then(|| cell(Pos::new(r, c))),
     }
 }
@@ -324,7 +347,8 @@ pub fn hidden_set(t: &Table, threshold: u64, forced: &[Pos]) -> std::collections
             if let Some((_bridge, side_a, side_b)) = first_bridge(t, &hidden) {
                 let cross = positions.iter().copied().filter(|p| {
                     let (x, y) = nodes_of(t, *p);
-                    (side_a.contains(&x) && side_b.contains(&y)) || (side_a.contains(&y) && side_b.contains(&x))
+                    (side_a.contains(&x) && side_b.contains(&y))
+                        || (side_a.contains(&y) && side_b.contains(&x))
                 });
                 match smallest_visible(t, &hidden, cross) {
                     Some(p) => {
@@ -347,7 +371,11 @@ pub fn hidden_set(t: &Table, threshold: u64, forced: &[Pos]) -> std::collections
 }
 
 /// The smallest non-zero visible entry among `candidates` (ties: first in order).
-fn smallest_visible(t: &Table, hidden: &std::collections::BTreeSet<Pos>, candidates: impl Iterator<Item = Pos>) -> Option<Pos> {
+fn smallest_visible(
+    t: &Table,
+    hidden: &std::collections::BTreeSet<Pos>,
+    candidates: impl Iterator<Item = Pos>,
+) -> Option<Pos> {
     candidates
         .filter(|p| !hidden.contains(p) && t.value(*p) > 0)
         .min_by_key(|p| (t.value(*p), *p))
@@ -371,7 +399,11 @@ fn adjacency(t: &Table, hidden: &std::collections::BTreeSet<Pos>) -> Vec<Vec<(us
 }
 
 /// Nodes reachable from `start` over hidden cells, not crossing `skip`.
-fn component(adj: &[Vec<(usize, Pos)>], skip: Option<Pos>, start: usize) -> std::collections::BTreeSet<usize> {
+fn component(
+    adj: &[Vec<(usize, Pos)>],
+    skip: Option<Pos>,
+    start: usize,
+) -> std::collections::BTreeSet<usize> {
     let mut seen = std::collections::BTreeSet::new();
     let mut stack = vec![start];
     seen.insert(start);
@@ -390,7 +422,11 @@ fn component(adj: &[Vec<(usize, Pos)>], skip: Option<Pos>, start: usize) -> std:
 fn first_bridge(
     t: &Table,
     hidden: &std::collections::BTreeSet<Pos>,
-) -> Option<(Pos, std::collections::BTreeSet<usize>, std::collections::BTreeSet<usize>)> {
+) -> Option<(
+    Pos,
+    std::collections::BTreeSet<usize>,
+    std::collections::BTreeSet<usize>,
+)> {
     let adj = adjacency(t, hidden);
     let n = adj.len();
     let mut disc = vec![usize::MAX; n];
@@ -398,7 +434,12 @@ fn first_bridge(
     let mut timer = 0usize;
     let mut bridges: Vec<Pos> = vec![];
     fn dfs(
-        u: usize, via: Option<Pos>, adj: &[Vec<(usize, Pos)>], disc: &mut [usize], low: &mut [usize], timer: &mut usize,
+        u: usize,
+        via: Option<Pos>,
+        adj: &[Vec<(usize, Pos)>],
+        disc: &mut [usize],
+        low: &mut [usize],
+        timer: &mut usize,
         bridges: &mut Vec<Pos>,
     ) {
         disc[u] = *timer;
@@ -433,10 +474,18 @@ fn first_bridge(
 /// same rows): `links` lists groups of `(table index, position)` that hold the same value; if
 /// any member of a group is hidden in its table, every member is hidden in its own. Repeats
 /// until stable.
-pub fn suppress_linked(tables: &[Table], links: &[Vec<(usize, Pos)>], threshold: u64) -> Vec<SuppressedTable> {
+pub fn suppress_linked(
+    tables: &[Table],
+    links: &[Vec<(usize, Pos)>],
+    threshold: u64,
+) -> Vec<SuppressedTable> {
     let mut forced: Vec<Vec<Pos>> = vec![vec![]; tables.len()];
     loop {
-        let hidden: Vec<_> = tables.iter().zip(&forced).map(|(t, f)| hidden_set(t, threshold, f)).collect();
+        let hidden: Vec<_> = tables
+            .iter()
+            .zip(&forced)
+            .map(|(t, f)| hidden_set(t, threshold, f))
+            .collect();
         let mut changed = false;
         for group in links {
             if group.iter().any(|(ti, p)| hidden[*ti].contains(p)) {
@@ -449,7 +498,11 @@ pub fn suppress_linked(tables: &[Table], links: &[Vec<(usize, Pos)>], threshold:
             }
         }
         if !changed {
-            return tables.iter().zip(&hidden).map(|(t, h)| publish(t, h)).collect();
+            return tables
+                .iter()
+                .zip(&hidden)
+                .map(|(t, h)| publish(t, h))
+                .collect();
         }
     }
 }
