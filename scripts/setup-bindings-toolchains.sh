@@ -4,17 +4,21 @@
 # re-run; parts already in place take seconds. This is what CI calls (via
 # .ci/toolchains/bindings.sh).
 #
-#   scripts/setup-bindings-toolchains.sh [apt] [kotlin] [python] [swift]   (default: all)
+#   scripts/setup-bindings-toolchains.sh [apt] [bindgen] [kotlin] [python] [swift]   (default: all)
 #
 # Parts:
 #   apt     Debian packages on the host: debootstrap (Swift chroot), JDK 17 + Maven (Kotlin).
+#   bindgen Builds the pinned bindings/uniffi-bindgen into $OUTREACH_TOOLCHAIN_CACHE/
+#           uniffi-bindgen-target, which the binding tests reuse: a fresh clone then compiles
+#           only the bindgen's tiny main.rs instead of its ~100 dependencies (minutes).
 #   kotlin  Maven local repository prefetch: runs bindings/tests/kotlin/pom.xml once, online,
 #           on throwaway probe sources, so the real suite runs offline (-o) afterwards.
 #   python  pytest for the Python suite (normally already installed).
 #   swift   Debian trixie chroot with swiftlang (scripts/swift-chroot.sh setup).
 #
 # Caches live outside the repository and survive on the machine:
-#   OUTREACH_TOOLCHAIN_CACHE   default /var/cache/outreach-toolchains (Maven repo: $it/m2)
+#   OUTREACH_TOOLCHAIN_CACHE   default /var/cache/outreach-toolchains (Maven repo: $it/m2,
+#                              bindgen build: $it/uniffi-bindgen-target)
 #   OUTREACH_SWIFT_CHROOT      default /var/cache/outreach-swift-chroot
 set -euo pipefail
 
@@ -25,7 +29,7 @@ POM="$REPO/bindings/tests/kotlin/pom.xml"
 PROBE_MARKER="$M2/.outreach-prefetched-pom.xml"
 
 PARTS=("$@")
-[ ${#PARTS[@]} -gt 0 ] || PARTS=(apt kotlin python swift)
+[ ${#PARTS[@]} -gt 0 ] || PARTS=(apt bindgen kotlin python swift)
 
 log() { printf '[setup-bindings] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -52,6 +56,15 @@ apt_install() {
 
 part_apt() {
     apt_install debootstrap openjdk-17-jdk-headless maven
+}
+
+part_bindgen() {
+    command -v cargo >/dev/null || die "cargo missing"
+    mkdir -p "$CACHE"
+    cargo build --locked --quiet \
+        --manifest-path "$REPO/bindings/uniffi-bindgen/Cargo.toml" \
+        --target-dir "$CACHE/uniffi-bindgen-target"
+    log "bindgen: $("$CACHE/uniffi-bindgen-target/debug/uniffi-bindgen" --version)"
 }
 
 part_kotlin() {
@@ -108,10 +121,11 @@ part_swift() {
 for part in "${PARTS[@]}"; do
     case "$part" in
         apt) timed apt part_apt ;;
+        bindgen) timed bindgen part_bindgen ;;
         kotlin) timed kotlin part_kotlin ;;
         python) timed python part_python ;;
         swift) timed swift part_swift ;;
-        *) die "unknown part '$part' (apt kotlin python swift)" ;;
+        *) die "unknown part '$part' (apt bindgen kotlin python swift)" ;;
     esac
 done
 

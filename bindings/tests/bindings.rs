@@ -131,16 +131,23 @@ fn cdylib() -> PathBuf {
     lib
 }
 
-/// Builds the pinned uniffi-bindgen (its own nested workspace and lockfile) once per run, into
-/// `<target>/uniffi-bindgen` so it never contends with this run's build directory lock.
+/// Builds the pinned uniffi-bindgen (its own nested workspace and lockfile) once per run. Its
+/// target dir is never this run's (no contention on the build directory lock): the shared one
+/// that `scripts/setup-bindings-toolchains.sh bindgen` prebuilt outside the repo when present,
+/// so a fresh clone only recompiles the bindgen's main.rs, else `<target>/uniffi-bindgen`.
 fn bindgen() -> PathBuf {
     static BINDGEN: OnceLock<PathBuf> = OnceLock::new();
     BINDGEN
         .get_or_init(|| {
-            let target = target_tmp()
-                .parent()
-                .expect("CARGO_TARGET_TMPDIR has a parent")
-                .join("uniffi-bindgen");
+            let shared = toolchain_cache().join("uniffi-bindgen-target");
+            let target = if shared.is_dir() {
+                shared
+            } else {
+                target_tmp()
+                    .parent()
+                    .expect("CARGO_TARGET_TMPDIR has a parent")
+                    .join("uniffi-bindgen")
+            };
             let manifest = bindings_dir().join("uniffi-bindgen/Cargo.toml");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
             run_step(
