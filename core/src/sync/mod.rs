@@ -433,8 +433,9 @@ impl Store {
         let _: outreach_proto::messages::RevokeResponse = signed(transport, id, paths::REVOKE, &req)?;
         let team_id = id.team_id;
         let t = self.conn.transaction()?;
+        // The revocation time is the hub's; it arrives with the next pull (never this
+        // device's clock, which would misjudge the revoked device's last chunks).
         save_devices(&t, &dir.devices)?;
-        t.execute("UPDATE sync_devices SET revoked_ms = ?2 WHERE device_id = ?1 AND revoked_ms IS NULL", params![target.to_hex(), now_ms()])?;
         t.execute(
             "INSERT OR IGNORE INTO team_keys (epoch, key, added_at, issued) VALUES (?1, ?2, ?3, 1)",
             params![epoch as i64, &key.expose_secret()[..], Utc::now().to_rfc3339()],
