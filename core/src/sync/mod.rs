@@ -576,8 +576,17 @@ impl Store {
             cancel.check()?;
             let page: PullResponse =
                 signed(transport, self.identity()?, paths::PULL, &PullRequest { cursor, limit: PULL_PAGE_ITEMS })?;
-            if page.next_cursor < cursor {
-                return Err(Error::Hub { code: "cursor_went_back".into(), status: 200, retryable: false });
+            // The log only moves forward: items after the cursor, in order, and a next cursor
+            // that covers them. Anything else is not applied.
+            let mut last = cursor;
+            for it in &page.items {
+                if it.seq <= last {
+                    return Err(Error::Hub { code: "page_out_of_order".into(), status: 200, retryable: false });
+                }
+                last = it.seq;
+            }
+            if page.next_cursor < last || (page.items.is_empty() && page.more) {
+                return Err(Error::Hub { code: "bad_cursor".into(), status: 200, retryable: false });
             }
             // Authors not in the directory yet (enrolled since we last looked): refresh once.
             let me = self.identity()?.device_id();
