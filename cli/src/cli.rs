@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{admin, alert, concern, encounter, incident, init, person, shift};
+use crate::commands::{
+    admin, alert, concern, devices, encounter, hub, incident, init, invite, person, shift, sync,
+};
 
 /// Offline-first outreach logger: the command for team leads and operators.
 #[derive(Debug, Parser)]
@@ -19,7 +21,8 @@ use crate::commands::{admin, alert, concern, encounter, incident, init, person, 
 The store is encrypted (SQLCipher) with a key derived from a passphrase. The passphrase is read \
 from OUTREACH_PASSPHRASE or asked for on the terminal without echo; it is never taken as an argument.\n\n\
 Exit codes: 0 ok, 1 other error, 2 usage error, 3 wrong passphrase, 4 no store / record not found, \
-5 invalid input.",
+5 invalid input, 6 hub unreachable or busy (retry later), 7 refused by the hub, 8 this device is revoked, \
+130 cancelled (Ctrl-C).",
     after_help = "Example:\n  outreach init --team \"Night Van Team\" --zones north-beat,south-beat\n  outreach shift start --van \"Van 1\" --crew staff-a,staff-b --zones north-beat\n  outreach log --zone north-beat --service condoms=10 --service hot_drink=1\n  outreach list"
 )]
 pub struct Cli {
@@ -96,4 +99,22 @@ pub enum Command {
     Check(admin::CheckArgs),
     /// Rebuild the query tables from the documents
     Rebuild(admin::RebuildArgs),
+    /// Run the sync hub, or register this team with one
+    #[command(
+        subcommand,
+        after_help = "Example:\n  outreach hub serve --listen 127.0.0.1:8443\n  outreach hub register --hub https://hub.example.org --name \"Lead laptop\""
+    )]
+    Hub(hub::HubCommand),
+    /// Make a one-time invite (QR code) for a new device (lead only; show it in person)
+    Invite(invite::InviteArgs),
+    /// Join a team with an invite: creates a new store for this device
+    Enrol(invite::EnrolArgs),
+    /// Sync with the hub: push this device's changes, pull the others'; `sync status` shows where it stands
+    Sync(sync::SyncArgs),
+    /// The team's devices: list them, or revoke one (lead only)
+    #[command(
+        subcommand,
+        after_help = "Example:\n  outreach devices list\n  outreach devices revoke 3f9a1c"
+    )]
+    Devices(devices::DevicesCommand),
 }

@@ -79,7 +79,7 @@ impl Context {
             kdf: kdf_params()?,
             ..Default::default()
         };
-        let pass = new_passphrase()?;
+        let pass = new_passphrase("outreach init")?;
         let mut store = Store::create(
             &self.data_dir,
             Unlock::Passphrase(pass.as_bytes()),
@@ -94,6 +94,11 @@ impl Context {
         Ok(store)
     }
 
+    /// Maps an error of a hub-facing operation (see [`crate::errors::from_sync`]).
+    pub fn sync_err(&self, e: outreach_core::Error) -> CliError {
+        crate::errors::from_sync(e, &self.data_dir)
+    }
+
     /// The store directory, for messages.
     pub fn dir(&self) -> &Path {
         &self.data_dir
@@ -102,7 +107,7 @@ impl Context {
 
 /// The Argon2id parameters for a new store: the core's default, or the cheap test-only ones
 /// when `OUTREACH_KDF=insecure-fast-for-tests`.
-fn kdf_params() -> CliResult<KdfParams> {
+pub(crate) fn kdf_params() -> CliResult<KdfParams> {
     match std::env::var_os(ENV_KDF) {
         None => Ok(KdfParams::default()),
         Some(v) if v == KDF_FAST_FOR_TESTS => Ok(KdfParams::insecure_fast_for_tests()),
@@ -160,7 +165,8 @@ fn passphrase(prompt_text: &str) -> CliResult<Zeroizing<String>> {
 }
 
 /// A new passphrase: long enough, and typed the same twice when asked for on a terminal.
-fn new_passphrase() -> CliResult<Zeroizing<String>> {
+/// `command` is what to run again if the two entries differ.
+pub(crate) fn new_passphrase(command: &str) -> CliResult<Zeroizing<String>> {
     let p = match env_passphrase()? {
         Some(p) => p,
         None => {
@@ -172,7 +178,7 @@ fn new_passphrase() -> CliResult<Zeroizing<String>> {
             if *again != *p {
                 return Err(CliError::invalid(
                     "passphrase",
-                    "the two entries differ; run `outreach init` again",
+                    format!("the two entries differ; run `{command}` again"),
                 ));
             }
             p
@@ -190,4 +196,70 @@ fn check_length(p: &str) -> CliResult<()> {
         ));
     }
     Ok(())
+}
+
+/// A secret other than the passphrase (setup code, invite code): from the environment variable
+/// `env` when set and not empty, else asked for on the terminal without echo. Never from an
+/// argument. `what` names it in messages ("setup code").
+pub(crate) fn secret(env: &str, prompt_text: &str, what: &str) -> CliResult<Zeroizing<String>> {
+    if let Some(v) = std::env::var_os(env) {
+        let v = Zeroizing::new(
+            v.into_string()
+                .map_err(|_| CliError::invalid(env, "must be valid UTF-8"))?,
+        );
+        let t = Zeroizing::new(v.trim().to_string());
+        if !t.is_empty() {
+            return Ok(t);
+        }
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::other(format!(
+            "no {what}: set {env} or run outreach in a terminal to be asked for it"
+        )));
+    }
+    let p = Zeroizing::new(rpassword::prompt_password(prompt_text).map_err(|_| {
+        CliError::other(format!(
+            "could not read the {what} from the terminal; set {env} instead"
+        ))
+    })?);
+    let t = Zeroizing::new(p.trim().to_string());
+    if t.is_empty() {
+        return Err(CliError::invalid(what, "must not be empty; try again"));
+    }
+    Ok(t)
+}
+
+/// A secret read from standard input (`-` on the command line): the first line, at most 4 KiB.
+pub(crate) fn secret_from_stdin(what: &str) -> CliResult<Zeroizing<String>> {
+    use std::io::Read;
+    let mut buf = Zeroizing::new(Vec::with_capacity(512));
+    std::io::stdin()
+        .lock()
+        .take(4096)
+        .read_to_end(&mut buf)
+        .map_err(|_| CliError::other(format!("could not read the {what} from standard input")))?;
+    let text = std::str::from_utf8(&buf)
+        .map_err(|_| CliError::invalid(what, "must be valid UTF-8"))?;
+    let line = Zeroizing::new(text.lines().next().unwrap_or("").trim().to_string());
+    if line.is_empty() {
+        return Err(CliError::invalid(what, "standard input was empty"));
+    }
+    Ok(line)
+}
+
+/// One line typed on the terminal (echoed): for labels such as a device name. `None` when
+/// standard input is not a terminal.
+pub(crate) fn ask_line(prompt_text: &str) -> CliResult<Option<String>> {
+    use std::io::Write;
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{prompt_text}");
+    let _ = err.flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|_| CliError::other("could not read from the terminal"))?;
+    Ok(Some(line.trim().to_string()))
 }

@@ -22,6 +22,14 @@ pub enum Exit {
     NotFound = 4,
     /// An input failed validation.
     Invalid = 5,
+    /// The hub could not be reached, or is busy or failing (retry later; nothing was lost).
+    Network = 6,
+    /// The hub refused: wrong setup code, unknown/used/expired invite, unknown device, not a lead.
+    Refused = 7,
+    /// The hub refuses this device because a lead revoked it.
+    Revoked = 8,
+    /// Cancelled with Ctrl-C (the shell's usual code for SIGINT); nothing was lost.
+    Cancelled = 130,
 }
 
 /// A failure of one command: an exit code and a one-line message (without the `error: `
@@ -87,6 +95,65 @@ impl CliError {
             exit,
             message: one_line(&message),
         }
+    }
+}
+
+/// Maps an error of a hub-facing operation (register, invite, enrol, sync, devices): network
+/// failures, hub refusals and verification failures each get a message saying what to do next
+/// and their own exit code; anything else goes through [`CliError::from_core`].
+pub fn from_sync(e: CoreError, dir: &Path) -> CliError {
+    let (exit, message) = match e {
+        CoreError::Network(kind) => (
+            Exit::Network,
+            format!("cannot reach the hub ({}); nothing was lost; check the network and the hub address, then try again", one_line(&kind)),
+        ),
+        CoreError::Cancelled => (
+            Exit::Cancelled,
+            "cancelled; nothing lost, run `outreach sync` again".to_string(),
+        ),
+        CoreError::Crypto(_) => (
+            Exit::Other,
+            "data from the hub failed verification, so none of it was applied; run `outreach sync` again, and tell a lead if this repeats (the hub or the network may be tampered with)".to_string(),
+        ),
+        CoreError::Hub { code, status, retryable } => hub_refusal(&code, status, retryable),
+        other => return CliError::from_core(other, dir),
+    };
+    CliError { exit, message: one_line(&message) }
+}
+
+/// The exit code and message for a typed refusal from the hub (protocol error codes, see
+/// docs/PROTOCOL.md). Codes are protocol words, never data, so they are safe to show.
+fn hub_refusal(code: &str, status: u16, retryable: bool) -> (Exit, String) {
+    let code = one_line(code);
+    let refused = |m: &str| (Exit::Refused, m.to_string());
+    match code.as_str() {
+        "revoked" => (
+            Exit::Revoked,
+            "the hub refuses this device: a team lead has revoked it, so it can no longer sync; hand it to a lead (to use it again it must be enrolled anew with a new invite)".to_string(),
+        ),
+        "unknown_device" => refused("the hub does not know this device or its team; check the hub address, or enrol this device again with a new invite from a lead"),
+        "bad_setup_code" => refused("the hub refused the setup code; check it (`outreach hub serve` prints it, or the file it names, at start) and run the command again"),
+        "forbidden" => refused("only a lead device can do this; ask a team lead"),
+        "invite_used" => refused("this invite has already been used; ask a lead for a new one (`outreach invite`)"),
+        "invite_expired" => refused("this invite has expired; ask a lead for a new one (`outreach invite`)"),
+        "invite_unknown" => refused("the hub does not know this invite; check the whole code was copied, or ask a lead for a new one"),
+        "not_found" => (Exit::NotFound, "that device is not in this team; see `outreach devices list`".to_string()),
+        "stale_timestamp" => (
+            Exit::Other,
+            "the hub refused the request because this computer's clock is more than 10 minutes off; set the clock right and try again".to_string(),
+        ),
+        "team_exists" => (
+            Exit::Other,
+            "the hub already has this team under another lead device; nothing was changed".to_string(),
+        ),
+        _ if retryable || status >= 500 || status == 429 => (
+            Exit::Network,
+            format!("the hub is busy or failing ({code}, HTTP {status}); nothing was lost; try again in a minute"),
+        ),
+        _ => (
+            Exit::Other,
+            format!("the hub refused the request ({code}, HTTP {status}); nothing was lost; check that outreach and the hub are up to date"),
+        ),
     }
 }
 

@@ -9,6 +9,7 @@ mod context;
 mod errors;
 mod output;
 mod parse;
+mod remote;
 
 use std::process::ExitCode;
 

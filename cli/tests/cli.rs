@@ -948,6 +948,16 @@ fn every_command_has_help_with_an_example() {
         &["audit"],
         &["check"],
         &["rebuild"],
+        &["hub"],
+        &["hub", "serve"],
+        &["hub", "register"],
+        &["invite"],
+        &["enrol"],
+        &["sync"],
+        &["sync", "status"],
+        &["devices"],
+        &["devices", "list"],
+        &["devices", "revoke"],
     ];
     for c in commands {
         let mut args: Vec<&str> = c.to_vec();

@@ -4,11 +4,15 @@
 pub mod admin;
 pub mod alert;
 pub mod concern;
+pub mod devices;
 pub mod encounter;
+pub mod hub;
 pub mod incident;
 pub mod init;
+pub mod invite;
 pub mod person;
 pub mod shift;
+pub mod sync;
 
 use crate::cli::{Cli, Command};
 use crate::context::Context;
@@ -30,5 +34,10 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Audit(a) => admin::audit(&ctx, a),
         Command::Check(a) => admin::check(&ctx, a),
         Command::Rebuild(a) => admin::rebuild(&ctx, a),
+        Command::Hub(c) => hub::run(&ctx, c),
+        Command::Invite(a) => invite::invite(&ctx, a),
+        Command::Enrol(a) => invite::enrol(&ctx, a),
+        Command::Sync(a) => sync::run(&ctx, a),
+        Command::Devices(c) => devices::run(&ctx, c),
     }
 }
