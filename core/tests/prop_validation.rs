@@ -531,23 +531,40 @@ fn valid_encounter() -> impl Strategy<Value = EncounterInput> {
 
 #[test]
 fn rejected_logs_and_amendments_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::create(
-        dir.path(),
-        Unlock::Key(StoreKey::generate()),
-        TeamSetup::new("Test Team", &["north-beat", "south-beat"]),
-        &StoreOptions::default(),
-    )
-    .unwrap();
-    s.set_durability(Durability::CrashSafe).unwrap();
-    s.start_shift(ShiftStart { van: "Van 1".into(), crew: vec!["staff-a".into()], zones: vec!["north-beat".into()], at: None })
+    /// A store with an open shift and one encounter to amend; replaced every 64 cases so that
+    /// long runs (PROPTEST_CASES) stay linear.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        s: Store,
+        first: String,
+        used: u32,
+    }
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::create(
+            dir.path(),
+            Unlock::Key(StoreKey::generate()),
+            TeamSetup::new("Test Team", &["north-beat", "south-beat"]),
+            &StoreOptions::default(),
+        )
         .unwrap();
-    let first = s.log_encounter(EncounterInput::new("north-beat")).unwrap();
-    let s = RefCell::new(s);
+        s.set_durability(Durability::CrashSafe).unwrap();
+        s.start_shift(ShiftStart { van: "Van 1".into(), crew: vec!["staff-a".into()], zones: vec!["north-beat".into()], at: None })
+            .unwrap();
+        let first = s.log_encounter(EncounterInput::new("north-beat")).unwrap().id;
+        Fixture { _dir: dir, s, first, used: 0 }
+    }
+    let fx = RefCell::new(fixture());
     let mut runner = TestRunner::new(config(32));
     runner
         .run(&(valid_encounter(), spoil(), "[a-z漢🦀]{1,3}"), |(good, (field, spoil), t)| {
-            let mut s = s.borrow_mut();
+            let mut fx = fx.borrow_mut();
+            fx.used += 1;
+            if fx.used > 64 {
+                *fx = fixture();
+            }
+            let first = fx.first.clone();
+            let s = &mut fx.s;
             let mut bad = good.clone();
             spoil(&mut bad, &t);
             let fp = s.projection_fingerprint().unwrap();
@@ -557,7 +574,7 @@ fn rejected_logs_and_amendments_change_nothing() {
                 Err(Error::Invalid { field: f, .. }) => prop_assert_eq!(f, field),
                 other => return Err(TestCaseError::fail(format!("log of a bad {field}: {other:?}"))),
             }
-            match s.amend_encounter(&first.id, bad) {
+            match s.amend_encounter(&first, bad) {
                 Err(Error::Invalid { field: f, .. }) => prop_assert_eq!(f, field),
                 other => return Err(TestCaseError::fail(format!("amend with a bad {field}: {other:?}"))),
             }
