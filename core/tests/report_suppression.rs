@@ -435,3 +435,199 @@ fn the_solver_catches_recoverable_patterns() {
         assert!(Solver::ambiguous(&t, &s, p), "{p:?} recoverable in {s:?}");
     }
 }
+
+/// Joint solver for two tables over the same rows whose row totals are equal (as the incident
+/// tables are): can a hidden value of either table take another value, given everything
+/// published in both and the equality of their row totals?
+struct Joint<'a> {
+    t: [&'a Table; 2],
+    s: [&'a SuppressedTable; 2],
+    unknown: Vec<(usize, Pos)>,
+    assign: [Vec<Vec<u64>>; 2],
+    cap: u64,
+    nodes: u64,
+}
+
+impl<'a> Joint<'a> {
+    fn new(t: [&'a Table; 2], s: [&'a SuppressedTable; 2]) -> Self {
+        let mut unknown = vec![];
+        let mut assign = [t[0].cells.clone(), t[1].cells.clone()];
+        for k in 0..2 {
+            for (i, row) in assign[k].iter_mut().enumerate() {
+                for (j, cell) in row.iter_mut().enumerate() {
+                    if s[k].cells[i][j].is_suppressed() {
+                        unknown.push((k, Pos::new(i, j)));
+                        *cell = 0;
+                    }
+                }
+            }
+        }
+        let cap = t[0].value(Pos::new(t[0].rows(), t[0].cols())) + 2;
+        Joint {
+            t,
+            s,
+            unknown,
+            assign,
+            cap,
+            nodes: 0,
+        }
+    }
+
+    fn value_at(&self, k: usize, p: Pos) -> u64 {
+        let (r, c) = (self.t[k].rows(), self.t[k].cols());
+        let a = &self.assign[k];
+        match (p.row < r, p.col < c) {
+            (true, true) => a[p.row][p.col],
+            (true, false) => a[p.row].iter().sum(),
+            (false, true) => a.iter().map(|x| x[p.col]).sum(),
+            (false, false) => a.iter().flatten().sum(),
+        }
+    }
+
+    /// After assigning unknown `idx`: partial sums never exceed a published total, and every
+    /// line whose last unknown this was holds exactly (rows: in both tables, equal totals).
+    fn ok(&self, idx: usize) -> bool {
+        let last = |pred: &dyn Fn(&(usize, Pos)) -> bool| self.unknown.iter().rposition(pred);
+        let (k, p) = self.unknown[idx];
+        let published = |k: usize, q: Pos| self.s[k].get(q).and_then(|c| c.value());
+        // The row of p, in both tables.
+        let row_done = last(&|u: &(usize, Pos)| u.1.row == p.row) == Some(idx);
+        let mut sums = [0u64; 2];
+        for (kk, sum) in sums.iter_mut().enumerate() {
+            let q = Pos::new(p.row, self.t[kk].cols());
+            *sum = self.value_at(kk, q);
+            if let Some(v) = published(kk, q) {
+                if *sum > v || (row_done && *sum != v) {
+                    return false;
+                }
+            }
+        }
+        if row_done && sums[0] != sums[1] {
+            return false;
+        }
+        // The column of p, in its table.
+        let col_done = last(&|u: &(usize, Pos)| u.0 == k && u.1.col == p.col) == Some(idx);
+        let q = Pos::new(self.t[k].rows(), p.col);
+        if let Some(v) = published(k, q) {
+            let x = self.value_at(k, q);
+            if x > v || (col_done && x != v) {
+                return false;
+            }
+        }
+        // Grand totals.
+        let leaf = idx + 1 == self.unknown.len();
+        for kk in 0..2 {
+            let q = Pos::new(self.t[kk].rows(), self.t[kk].cols());
+            if let Some(v) = published(kk, q) {
+                let x = self.value_at(kk, q);
+                if x > v || (leaf && x != v) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn search(&mut self, idx: usize, target: (usize, Pos)) -> bool {
+        self.nodes += 1;
+        assert!(self.nodes < 5_000_000, "joint solver budget exceeded");
+        if idx == self.unknown.len() {
+            return self.value_at(target.0, target.1) != self.t[target.0].value(target.1);
+        }
+        let (k, p) = self.unknown[idx];
+        let truth = self.t[k].value(p);
+        let mut vals = vec![];
+        for d in 0..=self.cap {
+            if truth + d <= self.cap {
+                vals.push(truth + d);
+            }
+            if d > 0 && d <= truth {
+                vals.push(truth - d);
+            }
+        }
+        if (k, p) == target {
+            vals.retain(|x| *x != truth);
+        }
+        for x in vals {
+            self.assign[k][p.row][p.col] = x;
+            if self.ok(idx) && self.search(idx + 1, target) {
+                return true;
+            }
+        }
+        self.assign[k][p.row][p.col] = 0;
+        false
+    }
+
+    fn ambiguous(t: [&Table; 2], s: [&SuppressedTable; 2], target: (usize, Pos)) -> bool {
+        let mut j = Joint::new(t, s);
+        if let Some(i) = j.unknown.iter().position(|u| *u == target) {
+            let u = j.unknown.remove(i);
+            j.unknown.insert(0, u);
+        }
+        j.search(0, target)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn linked_tables_reveal_nothing_jointly(
+        cells in (1usize..=3, 1usize..=3).prop_flat_map(|(r, c)| proptest::collection::vec(proptest::collection::vec(small_value_strategy(), c), r)),
+        split in proptest::collection::vec(small_value_strategy(), 3),
+    ) {
+        let a = Table::from_grid(cells, true, true);
+        let rows: Vec<Vec<u64>> = a.cells.iter().enumerate().map(|(i, r)| {
+            let total: u64 = r.iter().sum();
+            let first = split[i].min(total);
+            vec![first, total - first]
+        }).collect();
+        let b = Table::from_grid(rows, true, true);
+        let mut links = vec![];
+        for i in 0..=a.rows() {
+            links.push(vec![(0, Pos::new(i, a.cols())), (1, Pos::new(i, b.cols()))]);
+        }
+        let out = suppress_linked(&[a.clone(), b.clone()], &links, 5);
+        for k in 0..2 {
+            for p in out[k].suppressed_positions() {
+                prop_assert!(
+                    Joint::ambiguous([&a, &b], [&out[0], &out[1]], (k, p)),
+                    "table {} hidden {:?} is determined jointly: a={:?} b={:?} out={:?}", k, p, a.cells, b.cells, out
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn tables_sharing_totals_leak_unless_suppressed_together() {
+    // b splits the same row totals as a. Suppressed one by one, b hides its row totals but a
+    // publishes them, so b's hidden cell (0, 1) = 5 − 0 is recoverable; suppressed together,
+    // nothing is.
+    let a = Table::from_grid(vec![vec![5], vec![6]], true, true);
+    let b = Table::from_grid(vec![vec![0, 5], vec![5, 1]], true, true);
+    let alone = [suppress(&a), suppress(&b)];
+    assert!(!Joint::ambiguous(
+        [&a, &b],
+        [&alone[0], &alone[1]],
+        (1, Pos::new(0, 1))
+    ));
+    let links: Vec<Vec<(usize, Pos)>> = (0..=2)
+        .map(|i| vec![(0, Pos::new(i, 1)), (1, Pos::new(i, 2))])
+        .collect();
+    let linked = suppress_linked(&[a.clone(), b.clone()], &links, 5);
+    assert!(linked[0]
+        .row_totals
+        .as_ref()
+        .unwrap()
+        .iter()
+        .all(|c| c.is_suppressed()));
+    for k in 0..2 {
+        for p in linked[k].suppressed_positions() {
+            assert!(
+                Joint::ambiguous([&a, &b], [&linked[0], &linked[1]], (k, p)),
+                "{k} {p:?}"
+            );
+        }
+    }
+}
