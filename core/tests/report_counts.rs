@@ -841,6 +841,16 @@ fn renderings_show_the_banner_marks_and_charts() {
         }
     }
 
+    use outreach_core::report::ReportFormat;
+    assert_eq!(r.render("html".parse::<ReportFormat>().unwrap()), html);
+    assert_eq!(r.render(ReportFormat::Csv), csv);
+    assert!(matches!(
+        "pdf".parse::<ReportFormat>(),
+        Err(Error::Invalid {
+            field: "report.format",
+            ..
+        })
+    ));
     let text = r.to_table_text();
     assert!(text.contains("Anonymised: cells under 5 suppressed (*)"));
     assert!(text.contains("== Contacts per night and zone =="));

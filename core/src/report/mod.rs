@@ -104,7 +104,43 @@ pub struct Report {
     pub sections: Vec<Section>,
 }
 
+/// An output format for a report (`outreach report --format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportFormat {
+    /// Aligned plain-text tables ([`Report::to_table_text`]).
+    Table,
+    /// One long-format CSV ([`Report::to_csv`]).
+    Csv,
+    /// One self-contained HTML page ([`Report::to_html`]).
+    Html,
+}
+
+impl std::str::FromStr for ReportFormat {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "table" | "text" => Ok(ReportFormat::Table),
+            "csv" => Ok(ReportFormat::Csv),
+            "html" => Ok(ReportFormat::Html),
+            _ => Err(crate::Error::invalid(
+                "report.format",
+                "must be one of: table, csv, html",
+            )),
+        }
+    }
+}
+
 impl Report {
+    /// Renders the report in `format`.
+    pub fn render(&self, format: ReportFormat) -> String {
+        match format {
+            ReportFormat::Table => self.to_table_text(),
+            ReportFormat::Csv => self.to_csv(),
+            ReportFormat::Html => self.to_html(),
+        }
+    }
+
     /// The section with this id.
     pub fn section(&self, id: &str) -> Option<&Section> {
         self.sections.iter().find(|s| s.id == id)
