@@ -387,8 +387,9 @@ fn a_revoked_device_is_refused_and_the_others_move_to_a_new_team_key() {
     assert!(matches!(err, Error::Hub { ref code, .. } if code == "revoked" || code == "unknown_device"), "{err:?}");
     assert!(members[1].sync_status().unwrap().last_error.unwrap().starts_with("hub:"));
 
-    // The other member pulls the new team key and writes under it; the lead reads it.
-    members[0].sync(&http, &no_progress, &CancelToken::new()).unwrap();
+    // The other member pulls the new team key (over the hub URL its invite carried) and
+    // writes under it; the lead reads it.
+    members[0].sync_with_hub(&no_progress, &CancelToken::new()).unwrap();
     assert_eq!(members[0].sync_status().unwrap().epoch, 1);
     let e = members[0].log_encounter(EncounterInput::new(ZONES[0])).unwrap();
     members[0].sync(&http, &no_progress, &CancelToken::new()).unwrap();

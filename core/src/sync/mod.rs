@@ -461,8 +461,18 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::sync`] over HTTPS to the hub URL stored at registration or enrolment.
+    pub fn sync_with_hub(&mut self, progress: &dyn Fn(SyncProgress), cancel: &CancelToken) -> Result<SyncReport> {
+        let url = self.hub_url()?.ok_or_else(|| Error::State("this device is not registered with a hub yet".into()))?;
+        let transport = HttpTransport::new(&url)?;
+        self.sync(&transport, progress, cancel)
+    }
+
     /// Pushes the outbox, then pulls and applies everything after the cursor. See the module
     /// documentation for what is atomic. Safe to call again after any failure or cancel.
+    ///
+    /// `progress` is called on this thread between requests and pages; it must not call back
+    /// into this store (the caller holds it). Cancel from another thread through `cancel`.
     pub fn sync(&mut self, transport: &dyn Transport, progress: &dyn Fn(SyncProgress), cancel: &CancelToken) -> Result<SyncReport> {
         let started = Utc::now().to_rfc3339();
         let result = self.sync_inner(transport, progress, cancel);
