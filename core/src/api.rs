@@ -316,13 +316,13 @@ impl Store {
     /// Logs an encounter in the open shift, in one call and one transaction.
     pub fn log_encounter(&mut self, mut input: EncounterInput) -> Result<Encounter> {
         let (shift, doc_id) = self.open_shift_doc()?;
+        input.note = input.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
         input.validate(&self.settings.zones)?;
         self.check_person_ref("encounter.person", input.person.as_deref())?;
         if input.workers.is_empty() {
             input.workers = shift.crew.clone();
         }
         input.at = Some(input.at.unwrap_or_else(Utc::now));
-        input.note = input.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
         let e = Encounter { id: new_id(), shift: shift.id.clone(), device: self.device_id.clone(), input };
         let value = serde_json::to_value(&e)?;
         let id = e.id.clone();
@@ -346,7 +346,11 @@ impl Store {
     pub fn amend_encounter(&mut self, id: &str, mut input: EncounterInput) -> Result<Encounter> {
         check_id("encounter.id", id)?;
         let old = self.get_encounter(id)?;
+        input.note = input.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
         input.validate(&self.settings.zones)?;
+        if input.workers.is_empty() {
+            input.workers = old.input.workers.clone();
+        }
         self.check_person_ref("encounter.person", input.person.as_deref())?;
         if input.at.is_none() {
             input.at = old.input.at;

@@ -73,8 +73,11 @@ pub fn phone(raw: &str, default_country: &str) -> Result<String> {
 
 fn fix_bracketed_trunk(raw: &str, intl: String) -> String {
     // "+44 (0)20 7946 0000": the digits came out as 44020…; remove the bracketed 0.
+    // Digits typed before "(0)" count without a leading "00" international prefix, which was
+    // already stripped from `intl` ("0044 (0)7700…" has two digits of country code before it).
     if let Some(pos) = raw.find("(0)") {
-        let before = raw[..pos].chars().filter(|c| c.is_ascii_digit()).count();
+        let typed: String = raw[..pos].chars().filter(|c| c.is_ascii_digit()).collect();
+        let before = typed.strip_prefix("00").map(str::len).unwrap_or(typed.len());
         if before > 0 && before < intl.len() && intl.as_bytes()[before] == b'0' {
             let mut s = intl;
             s.remove(before);
@@ -198,6 +201,7 @@ mod tests {
         assert_eq!(phone("+44 7700 900123", "GB").unwrap(), "+447700900123");
         assert_eq!(phone("0044 7700-900-123", "FR").unwrap(), "+447700900123");
         assert_eq!(phone("+44 (0)7700 900123", "GB").unwrap(), "+447700900123");
+        assert_eq!(phone("0044 (0)7700 900123", "GB").unwrap(), "+447700900123");
         assert_eq!(phone("(555) 010-0199", "US").unwrap(), "+15550100199");
         assert!(phone("call me", "GB").is_err());
         assert!(phone("123", "GB").is_err());

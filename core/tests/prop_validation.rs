@@ -642,16 +642,13 @@ fn rejected_people_and_alerts_change_nothing() {
         .unwrap();
 }
 
-// ---- known bugs (ignored until fixed; `cargo test -p outreach-core --test prop_validation -- --ignored`)
+// ---- regressions
 
 /// `0044 (0)7700 900123` is how some people write a UK number with the international prefix;
-/// it must normalise like `+44 (0)7700 900123`. It does not: `fix_bracketed_trunk` counts the
-/// digits typed before `(0)` (4, including the `00` prefix) but indexes the number after the
-/// `00` was stripped, so the trunk `0` is kept and the result is `+4407700900123`. An alert
-/// stored as `07700 900123` is then NOT found by a check of `0044 (0)7700 900123`.
+/// it must normalise like `+44 (0)7700 900123`. It once did not (the `00` prefix was counted
+/// when locating the bracketed trunk 0), so an alert stored as `07700 900123` was not found.
 #[test]
-#[ignore = "core bug: 0044 (0)… keeps the trunk 0"]
-fn known_bug_0044_with_bracketed_trunk_zero() {
+fn regression_0044_with_bracketed_trunk_zero() {
     assert_eq!(phone("+44 (0)7700 900123", "GB").unwrap(), "+447700900123");
     assert_eq!(phone("0044 (0)7700 900123", "GB").unwrap(), "+447700900123");
 }

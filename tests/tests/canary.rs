@@ -51,8 +51,27 @@ fn create(dir: &Path, v: Variant) -> (Store, Creds) {
     }
 }
 
+fn is_plaintext(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("store.json")).map(|m| m.contains("\"plaintext_for_tests\": true")).unwrap_or(false)
+}
+
+#[test]
+fn plain_open_refuses_a_plaintext_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("plain");
+    let (s, c) = create(&d, Variant::Plaintext);
+    drop(s);
+    let err = Store::open(&d, Unlock::Key(c.key.clone().unwrap())).unwrap_err();
+    assert!(matches!(err, outreach_core::Error::Corrupt(_)), "{err}");
+    assert!(is_plaintext(&d));
+    Store::open_insecure_plaintext_for_tests(&d, Unlock::Key(c.key.unwrap())).unwrap();
+}
+
 fn reopen(dir: &Path, c: &Creds) -> Store {
     match &c.key {
+        // Plaintext control stores need the explicit test-only open; encrypted ones open
+        // either way, and `Store::open` refusing plaintext is itself tested below.
+        Some(k) if is_plaintext(dir) => Store::open_insecure_plaintext_for_tests(dir, Unlock::Key(k.clone())).unwrap(),
         Some(k) => Store::open(dir, Unlock::Key(k.clone())).unwrap(),
         None => Store::open(dir, Unlock::Passphrase(PASSPHRASE)).unwrap(),
     }

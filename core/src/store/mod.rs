@@ -84,12 +84,35 @@ pub struct Store {
     /// Device keys, team and current team key (see `sync::identity`); every store has one
     /// once created or opened.
     pub(crate) sync: Option<crate::sync::identity::Identity>,
+    /// Set while a new store is being built in its staging directory.
+    pub(crate) finish_to: Option<PathBuf>,
+    pub(crate) finish_key: Option<StoreKey>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("dir", &self.dir).field("device", &self.device_id).finish()
     }
+}
+
+/// A fresh staging directory beside `dir` (`.NAME.creating-XXXX`); stale ones left by a
+/// killed create are removed first.
+fn staging_dir(dir: &Path) -> Result<PathBuf> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "store".into());
+    let prefix = format!(".{name}.creating-");
+    if let Ok(entries) = std::fs::read_dir(&parent) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    Ok(parent.join(format!("{prefix}{}", uuid::Uuid::new_v4().simple())))
 }
 
 /// Whether a store exists in `dir`.
@@ -176,14 +199,35 @@ impl Store {
         let mut store = Store::create_empty(dir, unlock, opts, keys.device_id().to_hex())?;
         store.init_sync_lead(keys)?;
         store.init_team(team)?;
-        Ok(store)
+        store.finish_create()
     }
 
-    /// Creates the files of a new, empty store (schema migrated, no team yet).
+    /// Creates the files of a new, empty store (schema migrated, no team yet) in a hidden
+    /// staging directory beside `dir`. Nothing appears at `dir` until [`Store::finish_create`]
+    /// moves the finished store into place, so a create that is killed half-way leaves no
+    /// half-made store behind (only a staging directory, removed by the next create).
     pub(crate) fn create_empty(dir: &Path, unlock: Unlock<'_>, opts: &StoreOptions, device_id: String) -> Result<Store> {
         if exists(dir) {
             return Err(Error::AlreadyExists(dir.to_path_buf()));
         }
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::invalid("dir", "exists and is not a directory"));
+        }
+        let staging = staging_dir(dir)?;
+        let result = Self::create_files(&staging, unlock, opts, device_id);
+        match result {
+            Ok(mut store) => {
+                store.finish_to = Some(dir.to_path_buf());
+                Ok(store)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                Err(e)
+            }
+        }
+    }
+
+    fn create_files(dir: &Path, unlock: Unlock<'_>, opts: &StoreOptions, device_id: String) -> Result<Store> {
         std::fs::create_dir_all(dir)?;
         #[cfg(unix)]
         {
@@ -212,26 +256,73 @@ impl Store {
         apply_key(&conn, &key, plaintext)?;
         configure(&conn)?;
         schema::migrate_to(&mut conn, SCHEMA_VERSION)?;
-        // Write store.json last, atomically: a store without it is not a store.
         let tmp = dir.join("store.json.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(&meta)?)?;
         std::fs::rename(&tmp, dir.join(META_FILE))?;
-        Store::from_conn(conn, dir, device_id, String::new())
+        let mut store = Store::from_conn(conn, dir, device_id, String::new())?;
+        store.finish_key = Some(key);
+        Ok(store)
+    }
+
+    /// Moves a store built by [`Store::create_empty`] (and initialised by its caller) into its
+    /// final directory and reopens it there. Every creating path must end with this.
+    pub(crate) fn finish_create(mut self) -> Result<Store> {
+        let (Some(target), Some(key)) = (self.finish_to.take(), self.finish_key.take()) else {
+            return Ok(self);
+        };
+        let staging = self.dir.clone();
+        let plaintext = read_meta(&staging)?.plaintext_for_tests;
+        self.checkpoint()?;
+        drop(self);
+        let moved: Result<()> = (|| {
+            if target.exists() {
+                // An existing empty directory is replaced in one rename; a non-empty one (other
+                // files the user keeps there) gets the database first and store.json last.
+                if std::fs::read_dir(&target)?.next().is_none() {
+                    std::fs::remove_dir(&target)?;
+                    std::fs::rename(&staging, &target)?;
+                } else {
+                    for name in [DB_FILE.to_string(), format!("{DB_FILE}-wal"), format!("{DB_FILE}-shm"), META_FILE.to_string()] {
+                        let from = staging.join(&name);
+                        if from.exists() {
+                            std::fs::rename(&from, target.join(&name))?;
+                        }
+                    }
+                    std::fs::remove_dir_all(&staging)?;
+                }
+            } else {
+                std::fs::rename(&staging, &target)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = moved {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+        Self::open_inner(&target, Unlock::Key(key), plaintext)
     }
 
     /// Opens an existing store. A wrong key is [`Error::WrongKey`]; a damaged file is
     /// [`Error::Corrupt`]; in both cases nothing on disk is changed.
     pub fn open(dir: &Path, unlock: Unlock<'_>) -> Result<Store> {
+        Self::open_inner(dir, unlock, false)
+    }
+
+    /// TEST ONLY: opens a store written without encryption by a test. A plain [`Store::open`]
+    /// always refuses such a store, even in a build with the test feature on, so a planted
+    /// plaintext database can never be mistaken for the real one.
+    #[cfg(feature = "insecure-plaintext-for-tests")]
+    pub fn open_insecure_plaintext_for_tests(dir: &Path, unlock: Unlock<'_>) -> Result<Store> {
+        Self::open_inner(dir, unlock, true)
+    }
+
+    fn open_inner(dir: &Path, unlock: Unlock<'_>, allow_plaintext: bool) -> Result<Store> {
         let meta = read_meta(dir)?;
         let key = resolve_key(&meta, unlock)?;
-        #[cfg(feature = "insecure-plaintext-for-tests")]
-        let plaintext = meta.plaintext_for_tests;
-        #[cfg(not(feature = "insecure-plaintext-for-tests"))]
-        let plaintext = if meta.plaintext_for_tests {
+        if meta.plaintext_for_tests && !allow_plaintext {
             return Err(Error::Corrupt("store was written by a test build without encryption".into()));
-        } else {
-            false
-        };
+        }
+        let plaintext = meta.plaintext_for_tests;
         let db = dir.join(DB_FILE);
         if !db.exists() {
             return Err(Error::Corrupt("database file is missing".into()));
@@ -324,6 +415,8 @@ impl Store {
             settings: crate::api::Settings::default(),
             settings_doc,
             sync: None,
+            finish_to: None,
+            finish_key: None,
         })
     }
 
