@@ -83,8 +83,9 @@ impl Progress {
         }
     }
 
-    fn report(&self, p: &SyncProgress) {
+    fn report(&self, p: &SyncProgress, cancelling: bool) {
         match self {
+            Progress::Bar(_) if cancelling => self.cancelling(),
             Progress::Bar(bar) => match (p.phase, p.bytes_total) {
                 (SyncPhase::Push, Some(total)) => {
                     bar.set_style(bar_style());
@@ -133,8 +134,13 @@ impl Progress {
     }
 
     fn cancelling(&self) {
-        if let Progress::Bar(bar) = self {
-            bar.set_message("cancelling after the current request (Ctrl-C again to leave at once)");
+        const MSG: &str = "cancelling (Ctrl-C again: leave now)";
+        match self {
+            Progress::Bar(bar) => bar.set_message(MSG),
+            Progress::Lines => {
+                let _ = emit(MSG);
+            }
+            Progress::Quiet => {}
         }
     }
 
@@ -187,7 +193,7 @@ fn sync(ctx: &Context, json: bool) -> CliResult {
         });
     }
     let started = Instant::now();
-    let result = store.sync(&transport, &|p| progress.report(&p), &cancel);
+    let result = store.sync(&transport, &|p| progress.report(&p, cancel.is_cancelled()), &cancel);
     progress.clear();
     let report = result.map_err(|e| ctx.sync_err(e))?;
     let after = store.sync_status().map_err(|e| ctx.core(e))?;
