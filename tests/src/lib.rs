@@ -324,3 +324,6 @@ pub fn canary_scenario(s: &mut Store) -> Result<CanaryRun> {
     run.current = current;
     Ok(run)
 }
+
+pub mod hubsim;
+pub mod faults;

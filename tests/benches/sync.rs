@@ -1,0 +1,2 @@
+//! Sync benchmark (filled in by the next commit).
+fn main() {}
