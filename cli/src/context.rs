@@ -238,8 +238,8 @@ pub(crate) fn secret_from_stdin(what: &str) -> CliResult<Zeroizing<String>> {
         .take(4096)
         .read_to_end(&mut buf)
         .map_err(|_| CliError::other(format!("could not read the {what} from standard input")))?;
-    let text = std::str::from_utf8(&buf)
-        .map_err(|_| CliError::invalid(what, "must be valid UTF-8"))?;
+    let text =
+        std::str::from_utf8(&buf).map_err(|_| CliError::invalid(what, "must be valid UTF-8"))?;
     let line = Zeroizing::new(text.lines().next().unwrap_or("").trim().to_string());
     if line.is_empty() {
         return Err(CliError::invalid(what, "standard input was empty"));

@@ -118,7 +118,10 @@ pub fn from_sync(e: CoreError, dir: &Path) -> CliError {
         CoreError::Hub { code, status, retryable } => hub_refusal(&code, status, retryable),
         other => return CliError::from_core(other, dir),
     };
-    CliError { exit, message: one_line(&message) }
+    CliError {
+        exit,
+        message: one_line(&message),
+    }
 }
 
 /// The exit code and message for a typed refusal from the hub (protocol error codes, see

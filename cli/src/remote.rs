@@ -29,7 +29,10 @@ pub fn transport_for(url: &str) -> CliResult<HttpTransport> {
 
 /// A client for the hub this store syncs with.
 pub fn store_transport(ctx: &Context, store: &Store) -> CliResult<HttpTransport> {
-    let url = store.hub_url().map_err(|e| ctx.core(e))?.ok_or_else(not_registered)?;
+    let url = store
+        .hub_url()
+        .map_err(|e| ctx.core(e))?
+        .ok_or_else(not_registered)?;
     HttpTransport::new(&url).map_err(|e| ctx.core(e))
 }
 
@@ -51,7 +54,10 @@ pub fn device_name(name: &str) -> CliResult<String> {
         ));
     }
     if name.chars().any(char::is_control) {
-        return Err(CliError::invalid("--name", "must not contain control characters"));
+        return Err(CliError::invalid(
+            "--name",
+            "must not contain control characters",
+        ));
     }
     Ok(name.to_string())
 }
@@ -78,7 +84,9 @@ pub fn parse_validity(s: &str) -> CliResult<i64> {
     let s = s.trim().to_ascii_lowercase();
     let rule = "a number followed by m, h or d (e.g. 30m, 24h, 7d), from 1 minute to 7 days";
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| CliError::invalid("--valid", rule))?;
+    let n: i64 = num
+        .parse()
+        .map_err(|_| CliError::invalid("--valid", rule))?;
     let ms = match unit {
         "m" | "min" => n.checked_mul(60_000),
         "h" => n.checked_mul(3_600_000),
@@ -129,7 +137,8 @@ pub fn fetch_devices(
         .ok_or_else(|| CliError::other("the hub's device list could not be read; try again"))?;
     let mut dir: DevicesResponse = outreach_proto::encoding::decode_json(&body)
         .map_err(|_| CliError::other("the hub's device list could not be read; check that outreach and the hub are up to date"))?;
-    dir.devices.sort_by_key(|d| (d.role != Role::Lead, d.enrolled_ms));
+    dir.devices
+        .sort_by_key(|d| (d.role != Role::Lead, d.enrolled_ms));
     Ok(dir)
 }
 
@@ -168,7 +177,16 @@ mod tests {
         assert_eq!(parse_validity("24h").unwrap(), 86_400_000);
         assert_eq!(parse_validity("30m").unwrap(), 1_800_000);
         assert_eq!(parse_validity("7d").unwrap(), MAX_INVITE_MS);
-        for bad in ["8d", "0h", "h", "24", "1s", "-1h", "99999999999999999999d", ""] {
+        for bad in [
+            "8d",
+            "0h",
+            "h",
+            "24",
+            "1s",
+            "-1h",
+            "99999999999999999999d",
+            "",
+        ] {
             assert!(parse_validity(bad).is_err(), "{bad}");
         }
     }

@@ -229,20 +229,45 @@ fn lead_and_staff_device_sync_through_a_hub_then_the_staff_device_is_revoked() {
         "north-beat,south-beat",
     ]);
     let mut c = lead.cmd();
-    c.args(["hub", "register", "--hub", &hub.url, "--name", "Fake lead laptop"])
-        .env("OUTREACH_SETUP_CODE", "fake-wrong-setup-code-0000");
+    c.args([
+        "hub",
+        "register",
+        "--hub",
+        &hub.url,
+        "--name",
+        "Fake lead laptop",
+    ])
+    .env("OUTREACH_SETUP_CODE", "fake-wrong-setup-code-0000");
     let (code, err) = lead.fail(c);
     assert_eq!(code, 7, "{err}");
     assert!(err.contains("setup code"), "{err}");
     let mut c = lead.cmd();
-    c.args(["hub", "register", "--hub", &hub.url, "--name", "Fake lead laptop"])
-        .env("OUTREACH_SETUP_CODE", &hub.setup_code);
+    c.args([
+        "hub",
+        "register",
+        "--hub",
+        &hub.url,
+        "--name",
+        "Fake lead laptop",
+    ])
+    .env("OUTREACH_SETUP_CODE", &hub.setup_code);
     let out = lead.ok(c, "hub register");
-    assert!(out.contains("Registered this store as the lead device"), "{out}");
+    assert!(
+        out.contains("Registered this store as the lead device"),
+        "{out}"
+    );
 
     // The lead logs a contact.
     lead.run(&[
-        "shift", "start", "--van", "Van 1", "--crew", "staff-a", "--zones", "north-beat", "--at",
+        "shift",
+        "start",
+        "--van",
+        "Van 1",
+        "--crew",
+        "staff-a",
+        "--zones",
+        "north-beat",
+        "--at",
         &start,
     ]);
     let e_lead = id_line(&lead.run(&[
@@ -310,12 +335,23 @@ fn lead_and_staff_device_sync_through_a_hub_then_the_staff_device_is_revoked() {
     // logs its own, pushes; the lead syncs again and has both.
     let out = lead.run(&["sync"]);
     assert!(out.contains("pushed:") && out.contains("pulled:"), "{out}");
-    assert!(out.contains("push: "), "plain progress lines when not a terminal: {out}");
+    assert!(
+        out.contains("push: "),
+        "plain progress lines when not a terminal: {out}"
+    );
     let v: Value = serde_json::from_str(&van2.run(&["sync", "--json"])).unwrap();
     assert!(v["pulled"].as_u64().unwrap() >= 2, "{v}");
     assert_eq!(v["outbox"], 0);
     van2.run(&[
-        "shift", "start", "--van", "Van 2", "--crew", "staff-b", "--zones", "south-beat", "--at",
+        "shift",
+        "start",
+        "--van",
+        "Van 2",
+        "--crew",
+        "staff-b",
+        "--zones",
+        "south-beat",
+        "--at",
         &start,
     ]);
     let e_van2 = id_line(&van2.run(&[
@@ -344,7 +380,10 @@ fn lead_and_staff_device_sync_through_a_hub_then_the_staff_device_is_revoked() {
     assert_eq!(st["outbox"], 0);
     assert_eq!(st["role"], "staff");
     let out = lead.run(&["sync", "status"]);
-    assert!(out.contains("last success") && out.contains("last error:     none"), "{out}");
+    assert!(
+        out.contains("last success") && out.contains("last error:     none"),
+        "{out}"
+    );
 
     // Devices: two, named as enrolled.
     let devs: Value = serde_json::from_str(&lead.run(&["devices", "list", "--json"])).unwrap();
@@ -363,13 +402,19 @@ fn lead_and_staff_device_sync_through_a_hub_then_the_staff_device_is_revoked() {
         table.contains("Fake lead laptop (this device)") && table.contains("Fake van 2 laptop"),
         "{table}"
     );
-    assert!(table.contains(&staff_id) && table.contains(&staff_id[..6]), "{table}");
+    assert!(
+        table.contains(&staff_id) && table.contains(&staff_id[..6]),
+        "{table}"
+    );
 
     // A staff device cannot revoke; without a terminal the lead must confirm with --yes.
     let (code, err) = van2.fail_args(&["devices", "revoke", &staff_id[..8], "--yes"]);
     assert_eq!(code, 7, "{err}");
     let (_, err) = lead.fail_args(&["devices", "revoke", &staff_id[..8]]);
-    assert!(err.contains("--yes") && err.contains("Fake van 2 laptop"), "{err}");
+    assert!(
+        err.contains("--yes") && err.contains("Fake van 2 laptop"),
+        "{err}"
+    );
     let out = lead.run(&["devices", "revoke", &staff_id[..8], "--yes"]);
     assert!(out.contains("Revoked \"Fake van 2 laptop\""), "{out}");
     assert!(out.contains("epoch 1"), "{out}");
@@ -395,7 +440,10 @@ fn lead_and_staff_device_sync_through_a_hub_then_the_staff_device_is_revoked() {
     hub.stop_with_ctrl_c();
     let (code, err) = lead.fail_args(&["sync"]);
     assert_eq!(code, 6, "{err}");
-    assert!(err.contains("cannot reach the hub") && err.contains("nothing was lost"), "{err}");
+    assert!(
+        err.contains("cannot reach the hub") && err.contains("nothing was lost"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -467,7 +515,13 @@ fn hub_serve_keeps_its_setup_code_in_a_file_when_asked() {
     let mut child = StdCommand::new(BIN)
         .args(["--data-dir"])
         .arg(tmp.path().join("hub"))
-        .args(["hub", "serve", "--listen", "127.0.0.1:0", "--setup-code-file"])
+        .args([
+            "hub",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--setup-code-file",
+        ])
         .arg(&file)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -499,7 +553,10 @@ fn hub_serve_keeps_its_setup_code_in_a_file_when_asked() {
     let code = std::fs::read_to_string(&file).unwrap();
     let code = code.trim();
     assert!(code.len() >= 16);
-    assert!(!text.contains(code), "the code is printed although it is in a file: {text}");
+    assert!(
+        !text.contains(code),
+        "the code is printed although it is in a file: {text}"
+    );
     assert!(text.contains("setup code was generated into"), "{text}");
     #[cfg(unix)]
     {

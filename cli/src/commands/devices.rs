@@ -24,10 +24,12 @@ pub enum DevicesCommand {
     List(ListArgs),
     /// Revoke a device (lead only): the hub refuses it from now on and the team key rotates,
     /// so it can read nothing written afterwards
-    #[command(after_help = "ID is the device id from `outreach devices list` (the short form \
+    #[command(
+        after_help = "ID is the device id from `outreach devices list` (the short form \
 is enough when it is unique). The device's name is shown and you are asked to confirm; --yes \
 skips the question (for scripts). Other devices pick the new team key up on their next sync.\n\n\
-Example:\n  outreach devices revoke 3f9a1c\n  outreach devices revoke 3f9a1c0d5e7b29a4c6d8e0f1a2b3c4d5 --yes")]
+Example:\n  outreach devices revoke 3f9a1c\n  outreach devices revoke 3f9a1c0d5e7b29a4c6d8e0f1a2b3c4d5 --yes"
+    )]
     Revoke(RevokeArgs),
 }
 
@@ -91,7 +93,9 @@ fn list(ctx: &Context, a: ListArgs) -> CliResult {
                 })
             })
             .collect();
-        return emit(&output::json(&json!({ "epoch": dir.epoch, "devices": devices }))?);
+        return emit(&output::json(
+            &json!({ "epoch": dir.epoch, "devices": devices }),
+        )?);
     }
     let mut t = Table::new(&["ID", "NAME", "ROLE", "ENROLLED", "REVOKED", "FULL ID"]);
     for d in &dir.devices {
@@ -106,11 +110,17 @@ fn list(ctx: &Context, a: ListArgs) -> CliResult {
             name,
             remote::role_name(d.role).to_string(),
             time(d.enrolled_ms, off),
-            d.revoked_ms.map(|ms| time(ms, off)).unwrap_or_else(|| "-".into()),
+            d.revoked_ms
+                .map(|ms| time(ms, off))
+                .unwrap_or_else(|| "-".into()),
             id,
         ]);
     }
-    let active = dir.devices.iter().filter(|d| d.revoked_ms.is_none()).count();
+    let active = dir
+        .devices
+        .iter()
+        .filter(|d| d.revoked_ms.is_none())
+        .count();
     emit(&format!(
         "{}{} device(s), {} active; team key epoch {}\n",
         t.render(),
@@ -159,8 +169,10 @@ fn revoke(ctx: &Context, a: RevokeArgs) -> CliResult {
             remote::role_name(target.role)
         ))?
         .unwrap_or_default();
-        if answer.trim().to_ascii_lowercase() != "yes" {
-            return Err(CliError::other("not revoked (the answer was not yes); nothing was changed"));
+        if !answer.trim().eq_ignore_ascii_case("yes") {
+            return Err(CliError::other(
+                "not revoked (the answer was not yes); nothing was changed",
+            ));
         }
     }
     let epoch = store

@@ -249,11 +249,20 @@ fn code_names(
     store: &Store,
     encounters: &[Encounter],
 ) -> CliResult<HashMap<String, Option<String>>> {
-    let mut ids: Vec<String> = encounters.iter().filter_map(|e| e.input.person.clone()).collect();
+    let mut ids: Vec<String> = encounters
+        .iter()
+        .filter_map(|e| e.input.person.clone())
+        .collect();
     ids.sort();
     ids.dedup();
     let names = store.code_names(&ids).map_err(|e| ctx.core(e))?;
-    Ok(ids.into_iter().map(|id| { let n = names.get(&id).cloned(); (id, n) }).collect())
+    Ok(ids
+        .into_iter()
+        .map(|id| {
+            let n = names.get(&id).cloned();
+            (id, n)
+        })
+        .collect())
 }
 
 /// `outreach list`.

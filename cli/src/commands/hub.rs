@@ -26,19 +26,23 @@ const MIN_SETUP_CODE: usize = 16;
 #[derive(Debug, Subcommand)]
 pub enum HubCommand {
     /// Run the sync hub in the foreground until Ctrl-C (it relays ciphertext only)
-    #[command(after_help = "The hub stores only ciphertext, opaque ids, sizes, times and device public keys; \
+    #[command(
+        after_help = "The hub stores only ciphertext, opaque ids, sizes, times and device public keys; \
 it cannot read records. Without --tls-cert/--tls-key it serves plain HTTP and only on a loopback \
 address (for a TLS proxy in front, or tests).\n\n\
 At start it prints where it listens and the setup code that registers a team's first (lead) \
 device; with --setup-code-file the code is kept in that file (created, readable only by you, \
 if missing) instead of being printed.\n\n\
-Example:\n  outreach hub serve\n  outreach hub serve --db sqlite:/var/lib/outreach/hub.db --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem --setup-code-file /var/lib/outreach/setup-code")]
+Example:\n  outreach hub serve\n  outreach hub serve --db sqlite:/var/lib/outreach/hub.db --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem --setup-code-file /var/lib/outreach/setup-code"
+    )]
     Serve(ServeArgs),
     /// Register this store's team with a hub, as the team's first (lead) device
-    #[command(after_help = "The hub's setup code is read from OUTREACH_SETUP_CODE or asked for \
+    #[command(
+        after_help = "The hub's setup code is read from OUTREACH_SETUP_CODE or asked for \
 without echo; it is never taken as an argument. The device name is visible to the hub: use a \
 label such as \"Lead laptop\", never a person's name.\n\n\
-Example:\n  outreach hub register --hub https://hub.example.org --name \"Lead laptop\"")]
+Example:\n  outreach hub register --hub https://hub.example.org --name \"Lead laptop\""
+    )]
     Register(RegisterArgs),
 }
 
@@ -175,8 +179,14 @@ fn serve(ctx: &Context, a: ServeArgs) -> CliResult {
     let db = match a.db {
         Some(d) => {
             let d = d.trim().to_string();
-            if !(d.starts_with("sqlite:") || d.starts_with("postgres://") || d.starts_with("postgresql://")) {
-                return Err(CliError::invalid("--db", "must be sqlite:PATH or postgres://USER@HOST/DB"));
+            if !(d.starts_with("sqlite:")
+                || d.starts_with("postgres://")
+                || d.starts_with("postgresql://"))
+            {
+                return Err(CliError::invalid(
+                    "--db",
+                    "must be sqlite:PATH or postgres://USER@HOST/DB",
+                ));
             }
             d
         }
@@ -209,7 +219,9 @@ fn serve(ctx: &Context, a: ServeArgs) -> CliResult {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::other(format!("could not start the hub's runtime ({})", e.kind())))?;
+        .map_err(|e| {
+            CliError::other(format!("could not start the hub's runtime ({})", e.kind()))
+        })?;
     runtime.block_on(async move {
         let hub = outreach_hub::start(config)
             .await
@@ -288,7 +300,9 @@ fn register(ctx: &Context, a: RegisterArgs) -> CliResult {
     if store.sync_role().map_err(|e| ctx.core(e))? != outreach_core::sync::Role::Lead {
         return Err(CliError {
             exit: Exit::Refused,
-            message: "only a lead's store can register a team; other devices join with `outreach enrol`".into(),
+            message:
+                "only a lead's store can register a team; other devices join with `outreach enrol`"
+                    .into(),
         });
     }
     let code = context::secret(ENV_SETUP_CODE, "Hub setup code: ", "setup code")?;

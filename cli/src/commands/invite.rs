@@ -22,10 +22,12 @@ pub const ENV_INVITE: &str = "OUTREACH_INVITE";
 
 /// Options of `outreach invite`.
 #[derive(Debug, Args)]
-#[command(after_help = "Lead devices only. Prints a one-time invite as a QR code and as text. \
+#[command(
+    after_help = "Lead devices only. Prints a one-time invite as a QR code and as text. \
 The invite holds the team key: show it in person only, to the new device's screen or camera; \
 never photograph, send, paste or print it. It works once and expires (at most 7 days).\n\n\
-Example:\n  outreach invite --role staff --valid 30m\n  outreach invite --role lead --valid 24h")]
+Example:\n  outreach invite --role staff --valid 30m\n  outreach invite --role lead --valid 24h"
+)]
 pub struct InviteArgs {
     /// Role of the new device: staff (logs and syncs) or lead (also invites and revokes)
     #[arg(long, value_name = "ROLE", default_value = "staff")]
@@ -40,12 +42,14 @@ pub struct InviteArgs {
 
 /// Options of `outreach enrol`.
 #[derive(Debug, Args)]
-#[command(after_help = "Creates a new encrypted store in --data-dir for this device, joined to \
+#[command(
+    after_help = "Creates a new encrypted store in --data-dir for this device, joined to \
 the team of the invite. The invite is read from OUTREACH_INVITE, from standard input with `-`, or \
 asked for without echo; it is never taken as an argument. A new passphrase is asked for twice \
 (or read from OUTREACH_PASSPHRASE), at least 10 characters. The device name is visible to the hub \
 and the team: use a label such as \"Van 2 phone A\", never a person's name.\n\n\
-Example:\n  outreach --data-dir ~/outreach-van2 enrol --name \"Van 2 laptop\"\n  pass show outreach-invite | outreach enrol - --name \"Van 2 laptop\"")]
+Example:\n  outreach --data-dir ~/outreach-van2 enrol --name \"Van 2 laptop\"\n  pass show outreach-invite | outreach enrol - --name \"Van 2 laptop\""
+)]
 pub struct EnrolArgs {
     /// `-` reads the invite from standard input; the code itself is never accepted here
     #[arg(value_name = "-", hide_possible_values = true)]
@@ -98,8 +102,9 @@ pub fn invite(ctx: &Context, a: InviteArgs) -> CliResult {
 fn qr(code: &str) -> CliResult<Zeroizing<String>> {
     use qrcode::render::unicode::Dense1x2;
     use qrcode::{EcLevel, QrCode};
-    let q = QrCode::with_error_correction_level(code.as_bytes(), EcLevel::M)
-        .map_err(|_| CliError::other("the invite is too long for a QR code; use a shorter hub address"))?;
+    let q = QrCode::with_error_correction_level(code.as_bytes(), EcLevel::M).map_err(|_| {
+        CliError::other("the invite is too long for a QR code; use a shorter hub address")
+    })?;
     let mut s = Zeroizing::new(
         q.render::<Dense1x2>()
             .dark_color(Dense1x2::Light)
@@ -132,9 +137,16 @@ pub fn enrol(ctx: &Context, a: EnrolArgs) -> CliResult {
     }
     let name = match a.name {
         Some(n) => remote::device_name(&n)?,
-        None => match context::ask_line("Name for this device (a label such as \"Van 2 laptop\", never a person's name): ")? {
+        None => match context::ask_line(
+            "Name for this device (a label such as \"Van 2 laptop\", never a person's name): ",
+        )? {
             Some(n) => remote::device_name(&n)?,
-            None => return Err(CliError::invalid("--name", "is needed (a label such as \"Van 2 laptop\")")),
+            None => {
+                return Err(CliError::invalid(
+                    "--name",
+                    "is needed (a label such as \"Van 2 laptop\")",
+                ))
+            }
         },
     };
     let invite = if from_stdin {
@@ -149,11 +161,15 @@ pub fn enrol(ctx: &Context, a: EnrolArgs) -> CliResult {
         ));
     }
     let code = InviteCode::decode(&invite).map_err(|_| {
-        CliError::invalid("invite", "the code is damaged or incomplete; copy the whole code the lead's screen shows")
+        CliError::invalid(
+            "invite",
+            "the code is damaged or incomplete; copy the whole code the lead's screen shows",
+        )
     })?;
     let hub_url = code.hub_url().to_string();
-    let transport = remote::transport_for(&hub_url)
-        .map_err(|_| CliError::invalid("invite", "its hub address is not usable (https:// needed)"))?;
+    let transport = remote::transport_for(&hub_url).map_err(|_| {
+        CliError::invalid("invite", "its hub address is not usable (https:// needed)")
+    })?;
     // Everything that can be checked is checked before the passphrase is asked for; the
     // invite is only used up once the hub answers.
     #[allow(clippy::needless_update)]

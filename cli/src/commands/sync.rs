@@ -165,7 +165,8 @@ fn bar_style() -> ProgressStyle {
 }
 
 fn spinner_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner())
+    ProgressStyle::with_template("{spinner} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 /// `outreach sync`.
@@ -193,7 +194,11 @@ fn sync(ctx: &Context, json: bool) -> CliResult {
         });
     }
     let started = Instant::now();
-    let result = store.sync(&transport, &|p| progress.report(&p, cancel.is_cancelled()), &cancel);
+    let result = store.sync(
+        &transport,
+        &|p| progress.report(&p, cancel.is_cancelled()),
+        &cancel,
+    );
     progress.clear();
     let report = result.map_err(|e| ctx.sync_err(e))?;
     let after = store.sync_status().map_err(|e| ctx.core(e))?;
@@ -232,7 +237,9 @@ fn sync(ctx: &Context, json: bool) -> CliResult {
         after.outbox, after.waiting_for_keys
     ));
     if after.waiting_for_keys > 0 {
-        out.push_str("  (changes wait for their key until a lead's device syncs; nothing is lost)\n");
+        out.push_str(
+            "  (changes wait for their key until a lead's device syncs; nothing is lost)\n",
+        );
     }
     emit(&out)
 }
@@ -265,11 +272,13 @@ fn status(ctx: &Context, a: StatusArgs) -> CliResult {
     }
     let off = store.settings().utc_offset_minutes;
     let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map(|t| output::stamp(t, off)).unwrap_or_else(|| "never".into())
+        t.map(|t| output::stamp(t, off))
+            .unwrap_or_else(|| "never".into())
     };
     let hub = match (&s.hub_url, s.registered) {
         (Some(u), true) => output::cell(u),
-        _ => "not connected (a lead runs `outreach hub register`; other devices `outreach enrol`)".into(),
+        _ => "not connected (a lead runs `outreach hub register`; other devices `outreach enrol`)"
+            .into(),
     };
     let error = match &s.last_error {
         Some(code) => format!("{} ({})", output::cell(code), explain(code)),
