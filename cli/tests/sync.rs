@@ -25,10 +25,12 @@ struct Hub {
     url: String,
     setup_code: String,
     lines: mpsc::Receiver<String>,
+    stderr: PathBuf,
 }
 
 impl Hub {
     fn start(data_dir: &std::path::Path) -> Hub {
+        std::fs::create_dir_all(data_dir.parent().unwrap()).unwrap();
         let mut child = StdCommand::new(BIN)
             .args(["--data-dir"])
             .arg(data_dir)
@@ -36,7 +38,8 @@ impl Hub {
             .env_remove("OUTREACH_DATA_DIR")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // Kept for the failure message if the hub does not start.
+            .stderr(std::fs::File::create(data_dir.with_extension("stderr")).unwrap())
             .spawn()
             .expect("spawn outreach hub serve");
         let out = child.stdout.take().unwrap();
@@ -54,6 +57,7 @@ impl Hub {
             url: String::new(),
             setup_code: String::new(),
             lines: rx,
+            stderr: data_dir.with_extension("stderr"),
         };
         let deadline = Instant::now() + HUB_START;
         while hub.url.is_empty() || hub.setup_code.is_empty() {
@@ -72,7 +76,10 @@ impl Hub {
         let left = deadline.saturating_duration_since(Instant::now());
         match self.lines.recv_timeout(left) {
             Ok(l) => l,
-            Err(e) => panic!("no line from the hub in time ({e:?})"),
+            Err(e) => panic!(
+                "no line from the hub in time ({e:?}); its stderr: {}",
+                std::fs::read_to_string(&self.stderr).unwrap_or_default()
+            ),
         }
     }
 
