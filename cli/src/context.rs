@@ -135,8 +135,27 @@ fn env_passphrase() -> CliResult<Option<Zeroizing<String>>> {
     }
 }
 
+/// Set when standard input carries data (`outreach enrol -`): prompts then go to the
+/// controlling terminal (`/dev/tty`) if there is one, as the no-echo prompt does anyway.
+static STDIN_IS_DATA: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Marks standard input as data rather than the keyboard (see [`STDIN_IS_DATA`]).
+pub(crate) fn stdin_is_data() {
+    STDIN_IS_DATA.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether a no-echo prompt can reach the person at the keyboard.
+fn can_prompt() -> bool {
+    if std::io::stdin().is_terminal() {
+        return true;
+    }
+    STDIN_IS_DATA.load(std::sync::atomic::Ordering::SeqCst)
+        && cfg!(unix)
+        && std::fs::File::open("/dev/tty").is_ok_and(|f| f.is_terminal())
+}
+
 fn prompt(text: &str) -> CliResult<Zeroizing<String>> {
-    if !std::io::stdin().is_terminal() {
+    if !can_prompt() {
         return Err(CliError::other(format!(
             "no passphrase: set {ENV_PASSPHRASE} or run outreach in a terminal to be asked for it"
         )));

@@ -48,7 +48,7 @@ the team of the invite. The invite is read from OUTREACH_INVITE, from standard i
 asked for without echo; it is never taken as an argument. A new passphrase is asked for twice \
 (or read from OUTREACH_PASSPHRASE), at least 10 characters. The device name is visible to the hub \
 and the team: use a label such as \"Van 2 phone A\", never a person's name.\n\n\
-Example:\n  outreach --data-dir ~/outreach-van2 enrol --name \"Van 2 laptop\"\n  pass show outreach-invite | outreach enrol - --name \"Van 2 laptop\""
+Example:\n  outreach --data-dir ~/outreach-van2 enrol --name \"Van 2 laptop\"\n  zbarcam --raw --oneshot | outreach enrol - --name \"Van 2 laptop\"   # scan the QR code with a webcam"
 )]
 pub struct EnrolArgs {
     /// `-` reads the invite from standard input; the code itself is never accepted here
@@ -150,6 +150,8 @@ pub fn enrol(ctx: &Context, a: EnrolArgs) -> CliResult {
         },
     };
     let invite = if from_stdin {
+        // The passphrase is then asked for on the terminal itself.
+        context::stdin_is_data();
         context::secret_from_stdin("invite")?
     } else {
         context::secret(ENV_INVITE, "Invite code (no echo): ", "invite")?
