@@ -21,6 +21,8 @@ pub use error::OutreachError;
 pub use store::{CancelHandle, OutreachStore, SyncProgressListener};
 pub use types::*;
 
-/// TEMPORARY: the toolchain-proving plumbing API, kept only until the foreign suites are
-/// ported to the real API above (its `ffi_version` then moves here, fallible).
-pub mod plumbing;
+/// Version of this crate, so a shell can check it loaded the library it was built against.
+#[uniffi::export]
+pub fn ffi_version() -> Result<String, OutreachError> {
+    Ok(env!("CARGO_PKG_VERSION").to_string())
+}

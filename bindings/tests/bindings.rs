@@ -5,6 +5,14 @@
 //! generates bindings with the pinned `bindings/uniffi-bindgen`, then compiles and runs the
 //! suite under `bindings/tests/{kotlin,swift,python}/`, failing with the foreign output shown.
 //!
+//! Before each suite runs, [`Fixture::start`] starts a sync hub in-process on loopback (its own
+//! tokio runtime, SQLite in a temp dir) and, through this crate's own Rust API, creates a lead
+//! store with a random key, registers its team with the hub, adds a (fake) alert, syncs it and
+//! makes a one-time invite. The suite gets them through environment variables
+//! (`OUTREACH_TEST_HUB_URL`, `OUTREACH_TEST_LEAD_DIR`, `OUTREACH_TEST_LEAD_KEY_HEX`,
+//! `OUTREACH_TEST_INVITE`, `OUTREACH_TEST_WORK_DIR`, `OUTREACH_TEST_ZONE`); every language
+//! has its own hub and stores, so the suites run in parallel.
+//!
 //! A missing toolchain fails the test when `CI=true` or `OUTREACH_REQUIRE_BINDINGS=1`;
 //! otherwise it prints `skipped: <why>, run scripts/<script>` and passes.
 //! Toolchains come from `scripts/setup-bindings-toolchains.sh` (see bindings/README.md).
@@ -12,9 +20,14 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+
+use outreach_ffi::{AlertInputRecord, CancelHandle, DeviceRole, OutreachStore, SyncProgressListener, SyncProgressRecord, TeamSetupRecord};
+use outreach_hub::{HubConfig, RateLimit, RunningHub};
 
 const SWIFT_SCRIPT: &str = "swift-chroot.sh";
+const SETUP_CODE: &str = "TEST-setup-code-not-secret";
+const ZONE: &str = "north-beat";
 const EXPECTED_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Upper bound for one foreign compile-or-run step (killed with its process group after it).
 const STEP_TIMEOUT_SECS: u32 = 900;
@@ -217,6 +230,101 @@ fn count_after(text: &str, marker: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
+/// A hub on loopback plus a registered lead store for one foreign suite (see the module docs).
+struct Fixture {
+    rt: tokio::runtime::Runtime,
+    hub: Option<RunningHub>,
+    env: Vec<(String, String)>,
+    _hub_dir: tempfile::TempDir,
+}
+
+struct NoProgress;
+impl SyncProgressListener for NoProgress {
+    fn on_progress(&self, _: SyncProgressRecord) {}
+}
+
+impl Fixture {
+    /// Everything lives under `work` (which the Swift chroot bind-mounts), except the hub's db.
+    fn start(work: &Path) -> Fixture {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let hub_dir = tempfile::tempdir().unwrap();
+        let mut config = HubConfig::loopback_ephemeral(format!("sqlite:{}", hub_dir.path().join("hub.db").display()));
+        config.setup_code = Some(SETUP_CODE.into());
+        config.device_rate = RateLimit::new(10_000.0, 10_000.0);
+        config.open_rate = RateLimit::new(10_000.0, 10_000.0);
+        let hub = rt.block_on(outreach_hub::start(config)).expect("hub starts");
+        let url = hub.base_url();
+
+        let stores = work.join("stores");
+        std::fs::create_dir_all(&stores).unwrap();
+        let lead_dir = stores.join("lead");
+        let key: Vec<u8> = (0..32).map(|_| rand_byte()).collect();
+        let key_hex = hex::encode(&key);
+        let team = TeamSetupRecord {
+            team: "TEST Team".into(),
+            zones: vec![ZONE.into(), "canal-side".into()],
+            default_country: "GB".into(),
+            utc_offset_minutes: 0,
+        };
+        let lead = OutreachStore::create(lead_dir.display().to_string(), key, team).expect("create lead store");
+        lead.set_user("TEST-lead".into()).unwrap();
+        lead.register_team(url.clone(), SETUP_CODE.into(), "TEST lead phone".into()).expect("register team");
+        // A fake alert (Ofcom drama-range number, made-up plate), so a device enrolled by the
+        // suite can only match it after pulling it through the hub.
+        lead.add_alert(AlertInputRecord {
+            description: "TEST alert: fictional driver".into(),
+            plates: vec!["TE57 ABC".into()],
+            phones: vec!["+44 7700 900123".into()],
+            emails: vec![],
+            usernames: vec![],
+            area: Some(ZONE.into()),
+            risk: "high".into(),
+            from: None,
+            review: None,
+        })
+        .expect("add alert");
+        lead.sync(Arc::new(NoProgress), CancelHandle::new()).expect("lead's first sync");
+        let invite = lead.create_invite(DeviceRole::Member, 60).expect("create invite");
+        drop(lead);
+
+        let env = [
+            ("OUTREACH_TEST_HUB_URL", url),
+            ("OUTREACH_TEST_LEAD_DIR", lead_dir.display().to_string()),
+            ("OUTREACH_TEST_LEAD_KEY_HEX", key_hex),
+            ("OUTREACH_TEST_INVITE", invite),
+            ("OUTREACH_TEST_WORK_DIR", stores.display().to_string()),
+            ("OUTREACH_TEST_ZONE", ZONE.to_string()),
+            ("OUTREACH_FFI_EXPECTED_VERSION", EXPECTED_VERSION.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        Fixture { rt, hub: Some(hub), env, _hub_dir: hub_dir }
+    }
+
+    fn env(&self) -> Vec<(&str, &str)> {
+        self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Some(h) = self.hub.take() {
+            let _ = self.rt.block_on(h.shutdown());
+        }
+    }
+}
+
+/// A random byte from the OS (no rand dependency for one key).
+fn rand_byte() -> u8 {
+    use std::io::Read;
+    static URANDOM: OnceLock<std::sync::Mutex<std::fs::File>> = OnceLock::new();
+    let f = URANDOM.get_or_init(|| std::sync::Mutex::new(std::fs::File::open("/dev/urandom").unwrap()));
+    let mut b = [0u8; 1];
+    f.lock().unwrap().read_exact(&mut b).unwrap();
+    b[0]
+}
+
 fn toolchain_cache() -> PathBuf {
     std::env::var_os("OUTREACH_TOOLCHAIN_CACHE")
         .map(PathBuf::from)
@@ -254,6 +362,7 @@ fn kotlin_jvm_bindings() {
     generate("kotlin", &generated);
     let lib_dir = work.join("lib");
     copy_cdylib_into(&lib_dir);
+    let fixture = Fixture::start(&work);
     let m2 = toolchain_cache().join("m2");
     let pom = bindings_dir().join("tests/kotlin/pom.xml");
     // C1-only JIT: Maven + the in-process Kotlin compiler are short-lived, and this about halves
@@ -279,10 +388,7 @@ fn kotlin_jvm_bindings() {
             "test",
         ],
         &work,
-        &[
-            ("OUTREACH_FFI_EXPECTED_VERSION", EXPECTED_VERSION),
-            ("MAVEN_OPTS", maven_opts.trim()),
-        ],
+        &[fixture.env(), vec![("MAVEN_OPTS", maven_opts.trim())]].concat(),
         "\nhint: Maven runs offline here; if it reports an artifact missing in offline mode, \
          run scripts/setup-bindings-toolchains.sh kotlin",
     );
@@ -336,7 +442,7 @@ fn swift_linux_bindings() {
     }
     let chroot = repo_dir().join("scripts").join(SWIFT_SCRIPT);
     let work_s = work.to_str().unwrap().to_string();
-    let exe = work.join("plumbing-tests");
+    let exe = work.join("outreach-ffi-tests");
     let mut args: Vec<String> = vec![
         "run".into(),
         "--bind".into(),
@@ -366,24 +472,14 @@ fn swift_linux_bindings() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     run_step("Swift compile (swiftc in chroot)", chroot.to_str().unwrap(), &args, &work, &[]);
 
-    let expected = format!("OUTREACH_FFI_EXPECTED_VERSION={EXPECTED_VERSION}");
-    let output = run_step(
-        "Swift suite (XCTest in chroot)",
-        chroot.to_str().unwrap(),
-        &[
-            "run",
-            "--bind",
-            &work_s,
-            "--cwd",
-            &work_s,
-            "--env",
-            &expected,
-            "--",
-            exe.to_str().unwrap(),
-        ],
-        &work,
-        &[],
-    );
+    let fixture = Fixture::start(&work);
+    let mut run_args: Vec<String> = vec!["run".into(), "--bind".into(), work_s.clone(), "--cwd".into(), work_s.clone()];
+    for (k, v) in fixture.env() {
+        run_args.extend(["--env".to_string(), format!("{k}={v}")]);
+    }
+    run_args.extend(["--".to_string(), exe.display().to_string()]);
+    let run_args: Vec<&str> = run_args.iter().map(String::as_str).collect();
+    let output = run_step("Swift suite (XCTest in chroot)", chroot.to_str().unwrap(), &run_args, &work, &[]);
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -431,6 +527,7 @@ fn python_bindings() {
     // (a future pyproject.toml, say) changes how this suite runs.
     let ini = work.join("pytest.ini");
     std::fs::write(&ini, "[pytest]\n").unwrap();
+    let fixture = Fixture::start(&work);
     let output = run_step(
         "Python suite (pytest)",
         &python(),
@@ -448,10 +545,10 @@ fn python_bindings() {
         ],
         &work,
         &[
-            ("PYTHONPATH", generated.to_str().unwrap()),
-            ("PYTHONDONTWRITEBYTECODE", "1"),
-            ("OUTREACH_FFI_EXPECTED_VERSION", EXPECTED_VERSION),
-        ],
+            fixture.env(),
+            vec![("PYTHONPATH", generated.to_str().unwrap()), ("PYTHONDONTWRITEBYTECODE", "1")],
+        ]
+        .concat(),
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let passed = stdout
