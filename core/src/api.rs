@@ -347,10 +347,8 @@ impl Store {
         check_id("encounter.id", id)?;
         let old = self.get_encounter(id)?;
         input.note = input.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+        // An amend states the whole new content: an empty worker list stays empty.
         input.validate(&self.settings.zones)?;
-        if input.workers.is_empty() {
-            input.workers = old.input.workers.clone();
-        }
         self.check_person_ref("encounter.person", input.person.as_deref())?;
         if input.at.is_none() {
             input.at = old.input.at;
