@@ -24,6 +24,7 @@ pub mod normalise;
 pub mod people;
 pub mod projection;
 pub mod report;
+pub mod review;
 pub mod store;
 pub mod sync;
 
@@ -33,6 +34,7 @@ pub use key::{KdfParams, StoreKey, Unlock};
 pub use model::*;
 pub use people::{DuplicateSuggestion, MergeError, MergeMap};
 pub use report::{Report, ReportOptions};
+pub use review::{IncidentToShare, ReferralFollowUp, ReviewList, ShareRecipient};
 pub use store::{exists as store_exists, Durability, Store, StoreOptions, SCHEMA_VERSION};
 pub use sync::{CancelToken, HttpTransport, SyncProgress, SyncReport, SyncStatus, Transport, TransportError};
 
