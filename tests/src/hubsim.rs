@@ -121,8 +121,10 @@ pub struct Counting<T> {
     pub sent: std::cell::Cell<u64>,
     /// Response body bytes.
     pub received: std::cell::Cell<u64>,
-    /// Paths of the requests, in order.
-    pub paths: std::cell::RefCell<Vec<String>>,
+    /// Each request, in order: path, request body bytes, response body bytes.
+    pub log: std::cell::RefCell<Vec<(String, u64, u64)>>,
+    /// The last request body sent to each path.
+    pub last_body: std::cell::RefCell<std::collections::HashMap<String, Vec<u8>>>,
 }
 
 impl<T> Counting<T> {
@@ -133,7 +135,8 @@ impl<T> Counting<T> {
             requests: Default::default(),
             sent: Default::default(),
             received: Default::default(),
-            paths: Default::default(),
+            log: Default::default(),
+            last_body: Default::default(),
         }
     }
     /// Zeroes the counters.
@@ -141,7 +144,7 @@ impl<T> Counting<T> {
         self.requests.set(0);
         self.sent.set(0);
         self.received.set(0);
-        self.paths.borrow_mut().clear();
+        self.log.borrow_mut().clear();
     }
 }
 
@@ -149,9 +152,10 @@ impl<T: Transport> Transport for Counting<T> {
     fn post(&self, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), TransportError> {
         self.requests.set(self.requests.get() + 1);
         self.sent.set(self.sent.get() + body.len() as u64);
-        self.paths.borrow_mut().push(path.to_string());
+        self.last_body.borrow_mut().insert(path.to_string(), body.to_vec());
         let r = self.inner.post(path, body)?;
         self.received.set(self.received.get() + r.1.len() as u64);
+        self.log.borrow_mut().push((path.to_string(), body.len() as u64, r.1.len() as u64));
         Ok(r)
     }
 }
