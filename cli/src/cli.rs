@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    admin, alert, concern, devices, encounter, hub, incident, init, invite, person, shift, sync,
+    admin, alert, concern, demo, devices, encounter, hub, incident, init, invite, people, person, report,
+    review, shift, sync,
 };
 
 /// Offline-first outreach logger: the command for team leads and operators.
@@ -117,4 +118,18 @@ pub enum Command {
         after_help = "Example:\n  outreach devices list\n  outreach devices revoke 3f9a1c"
     )]
     Devices(devices::DevicesCommand),
+    /// The lead's morning: the merged night across vans and what needs the lead (clashes, concerns, referrals, incidents)
+    Review(review::ReviewArgs),
+    /// Duplicate person profiles: suggestions, merge, unmerge (lead)
+    #[command(
+        subcommand,
+        after_help = "Example:\n  outreach people duplicates\n  outreach people merge 01890a5d-ac96-774b-bcce-b302099a8057 01890a5d-ad01-7c2e-9f0e-1f7b5a2c4d11\n  outreach people unmerge 01890a5d-ac96-774b-bcce-b302099a8057"
+    )]
+    People(people::PeopleCommand),
+    /// Figures for a range of nights: anonymised by default (table, csv or html)
+    Report(report::ReportArgs),
+    /// Export every record as CSV, one file per entity (lead; audited)
+    Export(report::ExportArgs),
+    /// The whole mission on this machine: a hub, a lead and vans, a synthetic night, the morning review and report
+    Demo(demo::DemoArgs),
 }

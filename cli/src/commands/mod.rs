@@ -4,19 +4,27 @@
 pub mod admin;
 pub mod alert;
 pub mod concern;
+pub mod demo;
 pub mod devices;
 pub mod encounter;
 pub mod hub;
 pub mod incident;
 pub mod init;
 pub mod invite;
+pub mod people;
 pub mod person;
+pub mod report;
+pub mod review;
 pub mod shift;
 pub mod sync;
 
 use crate::cli::{Cli, Command};
 use crate::context::Context;
 use crate::errors::CliResult;
+
+fn export_run(ctx: &Context, a: report::ExportArgs) -> CliResult {
+    report::export(ctx, a)
+}
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> CliResult {
@@ -39,5 +47,10 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Enrol(a) => invite::enrol(&ctx, a),
         Command::Sync(a) => sync::run(&ctx, a),
         Command::Devices(c) => devices::run(&ctx, c),
+        Command::Review(a) => review::run(&ctx, a),
+        Command::People(c) => people::run(&ctx, c),
+        Command::Report(a) => report::report(&ctx, a),
+        Command::Export(a) => export_run(&ctx, a),
+        Command::Demo(a) => demo::run(a),
     }
 }
