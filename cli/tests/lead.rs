@@ -199,6 +199,8 @@ fn demo_runs_the_whole_mission_and_leaves_nothing_in_plaintext() {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("merged \"Fakey Moonbe"), "{stdout}");
     assert!(stdout.contains("Needs the lead"), "{stdout}");
+    assert!(stdout.contains("Clashes to settle: 1"), "{stdout}");
+    assert!(stdout.contains("clashes left: 0"), "{stdout}");
     assert!(stdout.contains("Unique people (after merges)"), "{stdout}");
     // 3 vans x 4 profiles, one duplicate pair merged.
     assert!(stdout.contains("unique people in the report: 11"), "{stdout}");

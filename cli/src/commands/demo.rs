@@ -286,6 +286,21 @@ fn van_night(store: &mut Store, van: usize, rng: &mut StdRng, evening: DateTime<
     Ok((n, people.len()))
 }
 
+/// The lead and van 1 change the zone of the same contact to different values; returns the
+/// encounter id and the van's value.
+fn make_clash(lead: &mut Store, van: &mut Store, night: NaiveDate, steps: &Steps) -> outreach_core::Result<Option<(String, String)>> {
+    let Some(e) = van.list_night(night)?.into_iter().next() else { return Ok(None) };
+    let others: Vec<&str> = ZONES.iter().copied().filter(|z| *z != e.input.zone).collect();
+    let mut by_lead = lead.get_encounter(&e.id)?.input;
+    by_lead.zone = others[0].to_string();
+    lead.amend_encounter(&e.id, by_lead)?;
+    let mut by_van = e.input.clone();
+    by_van.zone = others[1].to_string();
+    van.amend_encounter(&e.id, by_van)?;
+    steps.status("van 1 and the lead: corrections made".into());
+    Ok(Some((e.id, others[1].to_string())))
+}
+
 fn sync_one(store: &mut Store, who: &str, steps: &Steps) -> CliResult<outreach_core::SyncReport> {
     let cancel = CancelToken::new();
     let who_s = who.to_string();
@@ -405,6 +420,14 @@ fn mission(dir: &Path, url: &str, setup_code: &str, lock: &Lock, opts: &StoreOpt
     let r = sync_one(&mut lead, "lead", steps)?;
     steps.line(&format!("lead: pulled {} change(s) in the morning", r.pulled_chunks));
 
+    // A same-field clash: the lead corrects the zone of one of van 1's contacts while van 1,
+    // offline again, corrects the same field differently. Automerge keeps both values.
+    let clash = make_clash(&mut lead, &mut vans_s[0], night, steps).map_err(|e| fail("making the demo clash", e))?;
+    sync_one(&mut lead, "lead", steps)?;
+    sync_one(&mut vans_s[0], "van 1", steps)?;
+    sync_one(&mut lead, "lead", steps)?;
+    steps.line("van 1 and the lead both corrected the zone of one contact: a clash for the lead to settle");
+
     let ctx = crate::context::Context { data_dir: dir.join("lead"), user: Some("demo-lead".into()) };
     let mut out = String::new();
     out.push_str(&format!("\n===== The lead's morning review: night of {night} =====\n\n"));
@@ -415,6 +438,13 @@ fn mission(dir: &Path, url: &str, setup_code: &str, lock: &Lock, opts: &StoreOpt
         None => review,
     };
     out.push_str(&short);
+
+    if let Some((id, value)) = &clash {
+        lead.settle_clash("encounter", id, &["zone".to_string()], serde_json::Value::String(value.clone()))
+            .map_err(|e| fail("settling the clash", e))?;
+        let left = lead.clashes().map_err(|e| fail("listing clashes", e))?.len();
+        out.push_str(&format!("\nsettled the clash on encounter {id}: zone = {value} (the van's correction; recorded, syncs back to the vans); clashes left: {left}\n"));
+    }
 
     let dups = lead.duplicate_suggestions(10).map_err(|e| fail("suggesting duplicates", e))?;
     out.push_str("\n===== Duplicate people =====\n");
