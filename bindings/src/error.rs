@@ -66,18 +66,31 @@ impl From<outreach_core::Error> for OutreachError {
             E::WrongKey => OutreachError::WrongKey,
             E::NoStore(_) => OutreachError::NoStore,
             E::AlreadyExists(_) => OutreachError::AlreadyExists,
-            E::Corrupt(_) => OutreachError::Corrupt { code: "corrupt".into() },
-            E::TooNew { .. } => OutreachError::Corrupt { code: "too_new".into() },
-            E::Invalid { field, reason } => OutreachError::Invalid { field: field.to_string(), reason },
-            E::NotFound { kind, .. } => OutreachError::NotFound { kind: kind.to_string() },
+            E::Corrupt(_) => OutreachError::Corrupt {
+                code: "corrupt".into(),
+            },
+            E::TooNew { .. } => OutreachError::Corrupt {
+                code: "too_new".into(),
+            },
+            E::Invalid { field, reason } => OutreachError::Invalid {
+                field: field.to_string(),
+                reason,
+            },
+            E::NotFound { kind, .. } => OutreachError::NotFound {
+                kind: kind.to_string(),
+            },
             E::State(reason) => OutreachError::State { reason },
             E::Cancelled => OutreachError::Cancelled,
             E::Network(_) => OutreachError::Network,
             E::Hub { code, .. } if code == "revoked" => OutreachError::Revoked,
-            E::Hub { code, retryable, .. } => OutreachError::Hub { code, retryable },
+            E::Hub {
+                code, retryable, ..
+            } => OutreachError::Hub { code, retryable },
             E::Crypto(_) => OutreachError::Crypto,
             E::Db(_) => OutreachError::Internal { code: "db".into() },
-            E::Document(_) => OutreachError::Internal { code: "document".into() },
+            E::Document(_) => OutreachError::Internal {
+                code: "document".into(),
+            },
             E::Io(_) => OutreachError::Internal { code: "io".into() },
         }
     }
@@ -85,7 +98,10 @@ impl From<outreach_core::Error> for OutreachError {
 
 /// Shorthand used by the conversions in this crate.
 pub(crate) fn invalid(field: &str, reason: &str) -> OutreachError {
-    OutreachError::Invalid { field: field.to_string(), reason: reason.to_string() }
+    OutreachError::Invalid {
+        field: field.to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -98,9 +114,23 @@ mod tests {
         let e: OutreachError = E::NoStore("/secret/place".into()).into();
         assert_eq!(e, OutreachError::NoStore);
         assert!(!e.to_string().contains("secret"));
-        let e: OutreachError = E::NotFound { kind: "person", id: "0190-x".into() }.into();
-        assert_eq!(e, OutreachError::NotFound { kind: "person".into() });
-        let e: OutreachError = E::Hub { code: "revoked".into(), status: 403, retryable: false }.into();
+        let e: OutreachError = E::NotFound {
+            kind: "person",
+            id: "0190-x".into(),
+        }
+        .into();
+        assert_eq!(
+            e,
+            OutreachError::NotFound {
+                kind: "person".into()
+            }
+        );
+        let e: OutreachError = E::Hub {
+            code: "revoked".into(),
+            status: 403,
+            retryable: false,
+        }
+        .into();
         assert_eq!(e, OutreachError::Revoked);
         let e: OutreachError = E::Db("Busy".into()).into();
         assert_eq!(e, OutreachError::Internal { code: "db".into() });

@@ -98,7 +98,9 @@ impl core::Transport for PanickingTransport {
 
 impl OutreachStore {
     fn wrap(store: Store) -> Arc<Self> {
-        Arc::new(OutreachStore { inner: Mutex::new(store) })
+        Arc::new(OutreachStore {
+            inner: Mutex::new(store),
+        })
     }
 
     /// Locks the store. A mutex poisoned by an earlier panic is recovered: every core write is
@@ -142,7 +144,12 @@ impl OutreachStore {
     pub fn create(dir: String, key: Vec<u8>, team: TeamSetupRecord) -> R<Arc<Self>> {
         let key = store_key(key)?;
         let dir = dir_path(&dir)?;
-        Ok(Self::wrap(Store::create(&dir, Unlock::Key(key), team.into(), &StoreOptions::default())?))
+        Ok(Self::wrap(Store::create(
+            &dir,
+            Unlock::Key(key),
+            team.into(),
+            &StoreOptions::default(),
+        )?))
     }
 
     /// Opens the store in `dir`. A wrong key is `OutreachError.WrongKey` (nothing is written).
@@ -165,7 +172,14 @@ impl OutreachStore {
         let code = outreach_proto::invite::InviteCode::decode(invite.trim())
             .map_err(|_| invalid("invite", "not a valid invite code"))?;
         let transport = HttpTransport::new(code.hub_url())?;
-        let store = Store::create_from_invite(&dir, Unlock::Key(key), invite.trim(), &device_name, &transport, &StoreOptions::default())?;
+        let store = Store::create_from_invite(
+            &dir,
+            Unlock::Key(key),
+            invite.trim(),
+            &device_name,
+            &transport,
+            &StoreOptions::default(),
+        )?;
         Ok(Self::wrap(store))
     }
 
@@ -214,7 +228,8 @@ impl OutreachStore {
     /// Every shift of a night (all devices this one knows of).
     pub fn list_shifts(&self, night: String) -> R<Vec<ShiftRecord>> {
         let night = date("night", &night)?;
-        self.with(|s| s.list_shifts(night)).map(|v| v.into_iter().map(Into::into).collect())
+        self.with(|s| s.list_shifts(night))
+            .map(|v| v.into_iter().map(Into::into).collect())
     }
 
     // ---- encounters ---------------------------------------------------------------------
@@ -239,7 +254,8 @@ impl OutreachStore {
     /// Every encounter of a night (`YYYY-MM-DD`), all vans this device knows of, in time order.
     pub fn list_night(&self, night: String) -> R<Vec<EncounterRecord>> {
         let night = date("night", &night)?;
-        self.with(|s| s.list_night(night)).map(|v| v.into_iter().map(Into::into).collect())
+        self.with(|s| s.list_night(night))
+            .map(|v| v.into_iter().map(Into::into).collect())
     }
 
     // ---- people -------------------------------------------------------------------------
@@ -269,7 +285,8 @@ impl OutreachStore {
 
     /// Finds people by code name, offline, forgiving of misspelling; best first.
     pub fn find_people(&self, query: String, limit: u32) -> R<Vec<PersonMatchRecord>> {
-        self.with(|s| s.find_people(&query, limit as usize)).map(|v| v.into_iter().map(Into::into).collect())
+        self.with(|s| s.find_people(&query, limit as usize))
+            .map(|v| v.into_iter().map(Into::into).collect())
     }
 
     /// Code names of several profiles (for a list of encounters); one audit event
@@ -295,13 +312,15 @@ impl OutreachStore {
     /// Concerns of a night.
     pub fn list_concerns(&self, night: String) -> R<Vec<ConcernRecord>> {
         let night = date("night", &night)?;
-        self.with(|s| s.list_concerns(night)).map(|v| v.into_iter().map(Into::into).collect())
+        self.with(|s| s.list_concerns(night))
+            .map(|v| v.into_iter().map(Into::into).collect())
     }
 
     /// Incidents of a night.
     pub fn list_incidents(&self, night: String) -> R<Vec<IncidentRecord>> {
         let night = date("night", &night)?;
-        self.with(|s| s.list_incidents(night)).map(|v| v.into_iter().map(Into::into).collect())
+        self.with(|s| s.list_incidents(night))
+            .map(|v| v.into_iter().map(Into::into).collect())
     }
 
     // ---- alerts -------------------------------------------------------------------------
@@ -315,19 +334,22 @@ impl OutreachStore {
     /// Checks a phone number, plate, email or username against the alerts, offline. The value
     /// is normalised and hashed in memory and never written anywhere. Empty = no match.
     pub fn check_alert(&self, kind: IdentifierKind, value: String) -> R<Vec<AlertMatchRecord>> {
-        self.with(|s| s.check_alert(kind.into(), &value)).map(|v| v.into_iter().map(Into::into).collect())
+        self.with(|s| s.check_alert(kind.into(), &value))
+            .map(|v| v.into_iter().map(Into::into).collect())
     }
 
     /// Every alert, newest first.
     pub fn list_alerts(&self) -> R<Vec<AlertRecord>> {
-        self.with(|s| s.list_alerts()).map(|v| v.into_iter().map(Into::into).collect())
+        self.with(|s| s.list_alerts())
+            .map(|v| v.into_iter().map(Into::into).collect())
     }
 
     // ---- audit --------------------------------------------------------------------------
 
     /// The newest `limit` audit events, newest first.
     pub fn audit_tail(&self, limit: u32) -> R<Vec<AuditEventRecord>> {
-        self.with(|s| s.audit_log(limit as usize)).map(|v| v.into_iter().map(Into::into).collect())
+        self.with(|s| s.audit_log(limit as usize))
+            .map(|v| v.into_iter().map(Into::into).collect())
     }
 
     // ---- sync ---------------------------------------------------------------------------
@@ -346,7 +368,11 @@ impl OutreachStore {
     /// reported after each request/page on this thread; `cancel` stops it at the next safe
     /// point with `OutreachError.Cancelled` (a handle cancelled before the call cancels it at
     /// once). Safe to call again after any failure: nothing is lost or applied twice.
-    pub fn sync(&self, progress: Arc<dyn SyncProgressListener>, cancel: Arc<CancelHandle>) -> R<SyncSummary> {
+    pub fn sync(
+        &self,
+        progress: Arc<dyn SyncProgressListener>,
+        cancel: Arc<CancelHandle>,
+    ) -> R<SyncSummary> {
         let mut g = self.lock()?;
         let transport = Self::transport(&g)?;
         let report = g.sync(
@@ -380,7 +406,10 @@ impl OutreachStore {
     /// in person. It holds the team key: never send it.
     pub fn create_invite(&self, role: DeviceRole, valid_minutes: u32) -> R<String> {
         if valid_minutes == 0 || valid_minutes > 7 * 24 * 60 {
-            return Err(invalid("valid_minutes", "must be between 1 and 10080 (7 days)"));
+            return Err(invalid(
+                "valid_minutes",
+                "must be between 1 and 10080 (7 days)",
+            ));
         }
         let mut g = self.lock()?;
         let transport = Self::transport(&g)?;
@@ -412,7 +441,11 @@ mod tests {
         }
     }
 
-    struct Count(std::sync::atomic::AtomicU32, Arc<OutreachStore>, Mutex<Option<OutreachError>>);
+    struct Count(
+        std::sync::atomic::AtomicU32,
+        Arc<OutreachStore>,
+        Mutex<Option<OutreachError>>,
+    );
     impl SyncProgressListener for Count {
         fn on_progress(&self, _p: SyncProgressRecord) {
             self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -426,27 +459,54 @@ mod tests {
         let path = dir.path().join("s").display().to_string();
         let key = vec![7u8; 32];
         let s = OutreachStore::create(path.clone(), key.clone(), team()).unwrap();
-        s.start_shift(ShiftStartRecord { van: "Van 1".into(), crew: vec!["staff-a".into()], zones: vec!["canal".into()], at_ms: None })
-            .unwrap();
-        assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.debug_provoke_panic())).is_err());
+        s.start_shift(ShiftStartRecord {
+            van: "Van 1".into(),
+            crew: vec!["staff-a".into()],
+            zones: vec!["canal".into()],
+            at_ms: None,
+        })
+        .unwrap();
+        assert!(
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.debug_provoke_panic()))
+                .is_err()
+        );
         // Poisoned mutex recovered; the store still works.
         assert!(s.current_shift().unwrap().is_some());
         drop(s);
-        assert_eq!(OutreachStore::open(path.clone(), vec![8u8; 32]).unwrap_err(), OutreachError::WrongKey);
-        assert!(matches!(OutreachStore::open(path.clone(), vec![7u8; 31]).unwrap_err(), OutreachError::Invalid { .. }));
+        assert_eq!(
+            OutreachStore::open(path.clone(), vec![8u8; 32]).unwrap_err(),
+            OutreachError::WrongKey
+        );
+        assert!(matches!(
+            OutreachStore::open(path.clone(), vec![7u8; 31]).unwrap_err(),
+            OutreachError::Invalid { .. }
+        ));
         let s = OutreachStore::open(path, key).unwrap();
         assert!(s.current_shift().unwrap().is_some());
         // Not registered: sync is a State error, before any callback.
         let l = Arc::new(Count(Default::default(), s.clone(), Mutex::new(None)));
-        assert!(matches!(s.sync(l.clone(), CancelHandle::new()).unwrap_err(), OutreachError::State { .. }));
+        assert!(matches!(
+            s.sync(l.clone(), CancelHandle::new()).unwrap_err(),
+            OutreachError::State { .. }
+        ));
     }
 
     #[test]
     fn controlled_list_strings_are_checked_with_their_field() {
         let dir = tempfile::tempdir().unwrap();
-        let s = OutreachStore::create(dir.path().join("s").display().to_string(), vec![1u8; 32], team()).unwrap();
-        s.start_shift(ShiftStartRecord { van: "Van 1".into(), crew: vec!["staff-a".into()], zones: vec!["canal".into()], at_ms: None })
-            .unwrap();
+        let s = OutreachStore::create(
+            dir.path().join("s").display().to_string(),
+            vec![1u8; 32],
+            team(),
+        )
+        .unwrap();
+        s.start_shift(ShiftStartRecord {
+            van: "Van 1".into(),
+            crew: vec!["staff-a".into()],
+            zones: vec!["canal".into()],
+            at_ms: None,
+        })
+        .unwrap();
         let mut e = EncounterInputRecord {
             at_ms: None,
             zone: "canal".into(),
@@ -457,7 +517,10 @@ mod tests {
             language: None,
             interpreter: "none".into(),
             consent: ConsentFlagsRecord::default(),
-            services: vec![ServiceCountRecord { service: "condoms".into(), count: 3 }],
+            services: vec![ServiceCountRecord {
+                service: "condoms".into(),
+                count: 3,
+            }],
             referrals: vec![],
             follow_up: None,
             note: None,
@@ -469,6 +532,8 @@ mod tests {
             OutreachError::Invalid { field, .. } => assert_eq!(field, "encounter.setting"),
             other => panic!("{other:?}"),
         }
-        assert!(controlled_values(ControlledList::Service).unwrap().contains(&"condoms".to_string()));
+        assert!(controlled_values(ControlledList::Service)
+            .unwrap()
+            .contains(&"condoms".to_string()));
     }
 }

@@ -33,7 +33,8 @@ pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
 }
 
 pub(crate) fn date(field: &str, s: &str) -> R<NaiveDate> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| invalid(field, "must be a date YYYY-MM-DD"))
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| invalid(field, "must be a date YYYY-MM-DD"))
 }
 
 fn opt_date(field: &str, s: Option<String>) -> R<Option<NaiveDate>> {
@@ -42,7 +43,10 @@ fn opt_date(field: &str, s: Option<String>) -> R<Option<NaiveDate>> {
 
 fn list<T: FromStr<Err = core::Error>>(field: &str, s: &str) -> R<T> {
     T::from_str(s).map_err(|e| match e {
-        core::Error::Invalid { reason, .. } => OutreachError::Invalid { field: field.to_string(), reason },
+        core::Error::Invalid { reason, .. } => OutreachError::Invalid {
+            field: field.to_string(),
+            reason,
+        },
         other => other.into(),
     })
 }
@@ -297,10 +301,19 @@ impl TryFrom<EncounterInputRecord> for core::EncounterInput {
             .collect::<R<Vec<_>>>()?;
         let follow_up = e
             .follow_up
-            .map(|f| Ok::<_, OutreachError>(core::FollowUp { due: opt_date("encounter.follow_up.due", f.due)?, what: f.what, done: f.done }))
+            .map(|f| {
+                Ok::<_, OutreachError>(core::FollowUp {
+                    due: opt_date("encounter.follow_up.due", f.due)?,
+                    what: f.what,
+                    done: f.done,
+                })
+            })
             .transpose()?;
         Ok(core::EncounterInput {
-            at: e.at_ms.map(|t| time_from_ms("encounter.at", t)).transpose()?,
+            at: e
+                .at_ms
+                .map(|t| time_from_ms("encounter.at", t))
+                .transpose()?,
             zone: e.zone,
             setting: list("encounter.setting", &e.setting)?,
             contact_type: list("encounter.contact_type", &e.contact_type)?,
@@ -337,7 +350,14 @@ impl From<core::EncounterInput> for EncounterInputRecord {
                 follow_up_contact: e.consent.follow_up_contact,
                 share_with_partners: e.consent.share_with_partners,
             },
-            services: e.services.into_iter().map(|(k, n)| ServiceCountRecord { service: k.to_string(), count: n }).collect(),
+            services: e
+                .services
+                .into_iter()
+                .map(|(k, n)| ServiceCountRecord {
+                    service: k.to_string(),
+                    count: n,
+                })
+                .collect(),
             referrals: e
                 .referrals
                 .into_iter()
@@ -348,7 +368,11 @@ impl From<core::EncounterInput> for EncounterInputRecord {
                     status: r.status.to_string(),
                 })
                 .collect(),
-            follow_up: e.follow_up.map(|f| FollowUpRecord { due: f.due.map(|d| d.to_string()), what: f.what, done: f.done }),
+            follow_up: e.follow_up.map(|f| FollowUpRecord {
+                due: f.due.map(|d| d.to_string()),
+                what: f.what,
+                done: f.done,
+            }),
             note: e.note,
         }
     }
@@ -365,7 +389,12 @@ pub struct EncounterRecord {
 
 impl From<core::Encounter> for EncounterRecord {
     fn from(e: core::Encounter) -> Self {
-        EncounterRecord { id: e.id, shift: e.shift, device: e.device, input: e.input.into() }
+        EncounterRecord {
+            id: e.id,
+            shift: e.shift,
+            device: e.device,
+            input: e.input.into(),
+        }
     }
 }
 
@@ -403,7 +432,10 @@ impl TryFrom<PersonInputRecord> for core::PersonInput {
             settings: lists("person.settings", p.settings)?,
             first_language: p.first_language,
             living: list("person.living", &p.living)?,
-            flags: core::PersonFlags { injecting: p.injecting, gp_registered: p.gp_registered },
+            flags: core::PersonFlags {
+                injecting: p.injecting,
+                gp_registered: p.gp_registered,
+            },
             note: p.note,
         })
     }
@@ -438,7 +470,12 @@ pub struct PersonRecord {
 
 impl From<core::Person> for PersonRecord {
     fn from(p: core::Person) -> Self {
-        PersonRecord { id: p.id, input: p.input.into(), merged_into: p.merged_into, created_at_ms: ms(p.created_at) }
+        PersonRecord {
+            id: p.id,
+            input: p.input.into(),
+            merged_into: p.merged_into,
+            created_at_ms: ms(p.created_at),
+        }
     }
 }
 
@@ -455,7 +492,13 @@ pub struct PersonMatchRecord {
 
 impl From<core::PersonMatch> for PersonMatchRecord {
     fn from(m: core::PersonMatch) -> Self {
-        PersonMatchRecord { id: m.id, code_name: m.code_name, age_band: m.age_band.to_string(), merged_into: m.merged_into, score: m.score }
+        PersonMatchRecord {
+            id: m.id,
+            code_name: m.code_name,
+            age_band: m.age_band.to_string(),
+            merged_into: m.merged_into,
+            score: m.score,
+        }
     }
 }
 
@@ -490,7 +533,10 @@ impl TryFrom<ConcernInputRecord> for core::ConcernInput {
             consent: list("concern.consent", &c.consent)?,
             action: c.action,
             shared_without_consent: c.shared_without_consent,
-            legal_basis: c.legal_basis.map(|b| list("concern.legal_basis", &b)).transpose()?,
+            legal_basis: c
+                .legal_basis
+                .map(|b| list("concern.legal_basis", &b))
+                .transpose()?,
         })
     }
 }
@@ -679,7 +725,12 @@ pub struct AlertMatchRecord {
 
 impl From<core::AlertMatch> for AlertMatchRecord {
     fn from(m: core::AlertMatch) -> Self {
-        AlertMatchRecord { alert: m.alert, risk: m.risk.to_string(), description: m.description, area: m.area }
+        AlertMatchRecord {
+            alert: m.alert,
+            risk: m.risk.to_string(),
+            description: m.description,
+            area: m.area,
+        }
     }
 }
 

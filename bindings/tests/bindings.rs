@@ -22,7 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, OnceLock};
 
-use outreach_ffi::{AlertInputRecord, CancelHandle, DeviceRole, OutreachStore, SyncProgressListener, SyncProgressRecord, TeamSetupRecord};
+use outreach_ffi::{
+    AlertInputRecord, CancelHandle, DeviceRole, OutreachStore, SyncProgressListener,
+    SyncProgressRecord, TeamSetupRecord,
+};
 use outreach_hub::{HubConfig, RateLimit, RunningHub};
 
 const SWIFT_SCRIPT: &str = "swift-chroot.sh";
@@ -37,7 +40,10 @@ fn bindings_dir() -> PathBuf {
 }
 
 fn repo_dir() -> PathBuf {
-    bindings_dir().parent().expect("bindings/ has a parent").to_path_buf()
+    bindings_dir()
+        .parent()
+        .expect("bindings/ has a parent")
+        .to_path_buf()
 }
 
 /// `<target>/tmp`, created by cargo for integration tests.
@@ -72,9 +78,8 @@ fn toolchain_ready(language: &str, check: Result<(), String>, script: &str) -> b
 }
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 fn show(output: &Output) -> String {
@@ -226,7 +231,11 @@ fn copy_cdylib_into(dir: &Path) -> PathBuf {
 /// Returns the first number following `marker` in `text` (e.g. "Tests run: 6").
 fn count_after(text: &str, marker: &str) -> Option<u32> {
     let rest = &text[text.find(marker)? + marker.len()..];
-    let digits: String = rest.trim_start().chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = rest
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
 
@@ -246,13 +255,22 @@ impl SyncProgressListener for NoProgress {
 impl Fixture {
     /// Everything lives under `work` (which the Swift chroot bind-mounts), except the hub's db.
     fn start(work: &Path) -> Fixture {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let hub_dir = tempfile::tempdir().unwrap();
-        let mut config = HubConfig::loopback_ephemeral(format!("sqlite:{}", hub_dir.path().join("hub.db").display()));
+        let mut config = HubConfig::loopback_ephemeral(format!(
+            "sqlite:{}",
+            hub_dir.path().join("hub.db").display()
+        ));
         config.setup_code = Some(SETUP_CODE.into());
         config.device_rate = RateLimit::new(10_000.0, 10_000.0);
         config.open_rate = RateLimit::new(10_000.0, 10_000.0);
-        let hub = rt.block_on(outreach_hub::start(config)).expect("hub starts");
+        let hub = rt
+            .block_on(outreach_hub::start(config))
+            .expect("hub starts");
         let url = hub.base_url();
 
         let stores = work.join("stores");
@@ -266,9 +284,11 @@ impl Fixture {
             default_country: "GB".into(),
             utc_offset_minutes: 0,
         };
-        let lead = OutreachStore::create(lead_dir.display().to_string(), key, team).expect("create lead store");
+        let lead = OutreachStore::create(lead_dir.display().to_string(), key, team)
+            .expect("create lead store");
         lead.set_user("TEST-lead".into()).unwrap();
-        lead.register_team(url.clone(), SETUP_CODE.into(), "TEST lead phone".into()).expect("register team");
+        lead.register_team(url.clone(), SETUP_CODE.into(), "TEST lead phone".into())
+            .expect("register team");
         // A fake alert (Ofcom drama-range number, made-up plate), so a device enrolled by the
         // suite can only match it after pulling it through the hub.
         lead.add_alert(AlertInputRecord {
@@ -283,8 +303,11 @@ impl Fixture {
             review: None,
         })
         .expect("add alert");
-        lead.sync(Arc::new(NoProgress), CancelHandle::new()).expect("lead's first sync");
-        let invite = lead.create_invite(DeviceRole::Member, 60).expect("create invite");
+        lead.sync(Arc::new(NoProgress), CancelHandle::new())
+            .expect("lead's first sync");
+        let invite = lead
+            .create_invite(DeviceRole::Member, 60)
+            .expect("create invite");
         drop(lead);
 
         let env = [
@@ -294,16 +317,27 @@ impl Fixture {
             ("OUTREACH_TEST_INVITE", invite),
             ("OUTREACH_TEST_WORK_DIR", stores.display().to_string()),
             ("OUTREACH_TEST_ZONE", ZONE.to_string()),
-            ("OUTREACH_FFI_EXPECTED_VERSION", EXPECTED_VERSION.to_string()),
+            (
+                "OUTREACH_FFI_EXPECTED_VERSION",
+                EXPECTED_VERSION.to_string(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        Fixture { rt, hub: Some(hub), env, _hub_dir: hub_dir }
+        Fixture {
+            rt,
+            hub: Some(hub),
+            env,
+            _hub_dir: hub_dir,
+        }
     }
 
     fn env(&self) -> Vec<(&str, &str)> {
-        self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+        self.env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
     }
 }
 
@@ -319,7 +353,8 @@ impl Drop for Fixture {
 fn rand_byte() -> u8 {
     use std::io::Read;
     static URANDOM: OnceLock<std::sync::Mutex<std::fs::File>> = OnceLock::new();
-    let f = URANDOM.get_or_init(|| std::sync::Mutex::new(std::fs::File::open("/dev/urandom").unwrap()));
+    let f =
+        URANDOM.get_or_init(|| std::sync::Mutex::new(std::fs::File::open("/dev/urandom").unwrap()));
     let mut b = [0u8; 1];
     f.lock().unwrap().read_exact(&mut b).unwrap();
     b[0]
@@ -354,7 +389,11 @@ fn kotlin_toolchain() -> Result<(), String> {
 
 #[test]
 fn kotlin_jvm_bindings() {
-    if !toolchain_ready("Kotlin", kotlin_toolchain(), "setup-bindings-toolchains.sh kotlin") {
+    if !toolchain_ready(
+        "Kotlin",
+        kotlin_toolchain(),
+        "setup-bindings-toolchains.sh kotlin",
+    ) {
         return;
     }
     let work = work_dir("kotlin");
@@ -419,7 +458,11 @@ fn swift_toolchain() -> Result<(), String> {
 
 #[test]
 fn swift_linux_bindings() {
-    if !toolchain_ready("Swift", swift_toolchain(), "setup-bindings-toolchains.sh swift") {
+    if !toolchain_ready(
+        "Swift",
+        swift_toolchain(),
+        "setup-bindings-toolchains.sh swift",
+    ) {
         return;
     }
     let work = work_dir("swift");
@@ -453,7 +496,10 @@ fn swift_linux_bindings() {
         "swiftc".into(),
         // Absolute module map path: a relative one breaks clang's module cache.
         "-Xcc".into(),
-        format!("-fmodule-map-file={}", generated.join("outreach_ffiFFI.modulemap").display()),
+        format!(
+            "-fmodule-map-file={}",
+            generated.join("outreach_ffiFFI.modulemap").display()
+        ),
         "-I".into(),
         generated.display().to_string(),
     ];
@@ -470,16 +516,34 @@ fn swift_linux_bindings() {
         exe.display().to_string(),
     ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    run_step("Swift compile (swiftc in chroot)", chroot.to_str().unwrap(), &args, &work, &[]);
+    run_step(
+        "Swift compile (swiftc in chroot)",
+        chroot.to_str().unwrap(),
+        &args,
+        &work,
+        &[],
+    );
 
     let fixture = Fixture::start(&work);
-    let mut run_args: Vec<String> = vec!["run".into(), "--bind".into(), work_s.clone(), "--cwd".into(), work_s.clone()];
+    let mut run_args: Vec<String> = vec![
+        "run".into(),
+        "--bind".into(),
+        work_s.clone(),
+        "--cwd".into(),
+        work_s.clone(),
+    ];
     for (k, v) in fixture.env() {
         run_args.extend(["--env".to_string(), format!("{k}={v}")]);
     }
     run_args.extend(["--".to_string(), exe.display().to_string()]);
     let run_args: Vec<&str> = run_args.iter().map(String::as_str).collect();
-    let output = run_step("Swift suite (XCTest in chroot)", chroot.to_str().unwrap(), &run_args, &work, &[]);
+    let output = run_step(
+        "Swift suite (XCTest in chroot)",
+        chroot.to_str().unwrap(),
+        &run_args,
+        &work,
+        &[],
+    );
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -514,7 +578,11 @@ fn python_toolchain() -> Result<(), String> {
 
 #[test]
 fn python_bindings() {
-    if !toolchain_ready("Python", python_toolchain(), "setup-bindings-toolchains.sh python") {
+    if !toolchain_ready(
+        "Python",
+        python_toolchain(),
+        "setup-bindings-toolchains.sh python",
+    ) {
         return;
     }
     let work = work_dir("python");
@@ -546,7 +614,10 @@ fn python_bindings() {
         &work,
         &[
             fixture.env(),
-            vec![("PYTHONPATH", generated.to_str().unwrap()), ("PYTHONDONTWRITEBYTECODE", "1")],
+            vec![
+                ("PYTHONPATH", generated.to_str().unwrap()),
+                ("PYTHONDONTWRITEBYTECODE", "1"),
+            ],
         ]
         .concat(),
     );
