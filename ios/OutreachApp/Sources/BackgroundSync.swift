@@ -11,6 +11,8 @@ enum BackgroundSync {
     private static weak var controller: SyncController?
     private static let monitor = NWPathMonitor()
 
+    static var currentPath: NWPath { monitor.currentPath }
+
     static func register() {
         BGTaskScheduler.shared.register(forTaskWithIdentifier: identifier, using: nil) { task in
             guard let task = task as? BGProcessingTask else { return }

@@ -1,6 +1,7 @@
 import SwiftUI
 import OutreachCore
 import OutreachFFI
+import Network
 
 // Views only render holder state and forward events; rules live in OutreachCore or the core.
 
@@ -226,7 +227,8 @@ struct SyncView: View {
                 BigButton(title: "Cancel") { model.holders.sync.cancel() }
             } else {
                 BigButton(title: "Sync now") {
-                    model.holders.sync.maybeSync(.userRequested, connected: true, metered: false) // the hub call reports offline itself
+                    let path = BackgroundSync.currentPath // the shell reads connectivity; the policy decides
+                    model.holders.sync.maybeSync(.userRequested, connected: path.status == .satisfied, metered: path.isExpensive)
                 }
             }
             Spacer()
