@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    admin, alert, concern, demo, devices, encounter, hub, incident, init, invite, people, person, report,
-    review, shift, sync,
+    admin, alert, concern, demo, devices, encounter, hub, incident, init, invite, people, person,
+    report, review, shift, sync,
 };
 
 /// Offline-first outreach logger: the command for team leads and operators.

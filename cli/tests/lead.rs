@@ -44,7 +44,10 @@ impl Env {
 
     fn fail(&self, args: &[&str]) -> (i32, String) {
         let out = self.cmd().args(args).output().unwrap();
-        assert!(!out.status.success(), "outreach {args:?} unexpectedly succeeded");
+        assert!(
+            !out.status.success(),
+            "outreach {args:?} unexpectedly succeeded"
+        );
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(err.lines().count(), 1, "one line expected: {err:?}");
         assert!(err.starts_with("error: "), "{err:?}");
@@ -54,24 +57,93 @@ impl Env {
     /// A store with a shift last night: two people (a duplicate pair), encounters, a concern
     /// with an open referral and an incident that may be shared.
     fn night(&self) -> (NaiveDate, String, String) {
-        self.run(&["init", "--team", "Fake Night Van Team", "--zones", "north-beat,south-beat"]);
+        self.run(&[
+            "init",
+            "--team",
+            "Fake Night Van Team",
+            "--zones",
+            "north-beat,south-beat",
+        ]);
         let day = (Utc::now() - Duration::days(1)).date_naive();
         let at = |h: &str| format!("{day}T{h}:00Z");
-        let a = self.run(&["person", "add", "Fakey Moonbeam", "--age-band", "25_34"]).trim().to_string();
-        let b = self.run(&["person", "add", "Fakey Moonbem", "--age-band", "25_34"]).trim().to_string();
-        self.run(&["shift", "start", "--van", "Van 1", "--crew", "staff-a", "--zones", "north-beat", "--at", &at("21:00")]);
-        self.run(&["log", "--zone", "north-beat", "--person", &a, "--service", "condoms=10", "--at", &at("21:30")]);
+        let a = self
+            .run(&["person", "add", "Fakey Moonbeam", "--age-band", "25_34"])
+            .trim()
+            .to_string();
+        let b = self
+            .run(&["person", "add", "Fakey Moonbem", "--age-band", "25_34"])
+            .trim()
+            .to_string();
         self.run(&[
-            "log", "--zone", "north-beat", "--person", &b, "--service", "hot_drink=1",
-            "--referral", "sexual_health:signposted:consent:offered", "--at", &at("22:00"),
+            "shift",
+            "start",
+            "--van",
+            "Van 1",
+            "--crew",
+            "staff-a",
+            "--zones",
+            "north-beat",
+            "--at",
+            &at("21:00"),
+        ]);
+        self.run(&[
+            "log",
+            "--zone",
+            "north-beat",
+            "--person",
+            &a,
+            "--service",
+            "condoms=10",
+            "--at",
+            &at("21:30"),
+        ]);
+        self.run(&[
+            "log",
+            "--zone",
+            "north-beat",
+            "--person",
+            &b,
+            "--service",
+            "hot_drink=1",
+            "--referral",
+            "sexual_health:signposted:consent:offered",
+            "--at",
+            &at("22:00"),
         ]);
         for m in ["22:10", "22:20", "22:30", "22:40", "22:50", "23:00"] {
-            self.run(&["log", "--zone", "south-beat", "--service", "condoms=5", "--at", &at(m)]);
+            self.run(&[
+                "log",
+                "--zone",
+                "south-beat",
+                "--service",
+                "condoms=5",
+                "--at",
+                &at(m),
+            ]);
         }
-        self.run(&["concern", "add", "--category", "adult_at_risk", "--consent", "given", "--action", "Fake test action"]);
         self.run(&[
-            "incident", "add", "--when", &at("22:15"), "--place", "north-beat", "--kind", "robbery",
-            "--share-police", "anonymised", "--share-national", "full",
+            "concern",
+            "add",
+            "--category",
+            "adult_at_risk",
+            "--consent",
+            "given",
+            "--action",
+            "Fake test action",
+        ]);
+        self.run(&[
+            "incident",
+            "add",
+            "--when",
+            &at("22:15"),
+            "--place",
+            "north-beat",
+            "--kind",
+            "robbery",
+            "--share-police",
+            "anonymised",
+            "--share-national",
+            "full",
         ]);
         (day, a, b)
     }
@@ -82,7 +154,8 @@ fn review_list_json_and_recorded_decisions() {
     let env = Env::new();
     let (day, _, _) = env.night();
     let night = day.to_string();
-    let v: Value = serde_json::from_str(&env.run(&["review", "--night", &night, "--json"])).unwrap();
+    let v: Value =
+        serde_json::from_str(&env.run(&["review", "--night", &night, "--json"])).unwrap();
     assert_eq!(v["encounters"], 8);
     assert_eq!(v["by_van"]["Van 1"], 8);
     assert_eq!(v["by_zone"]["south-beat"], 6);
@@ -90,22 +163,46 @@ fn review_list_json_and_recorded_decisions() {
     assert_eq!(v["review"]["referrals"].as_array().unwrap().len(), 1);
     assert_eq!(v["review"]["incidents"].as_array().unwrap().len(), 1);
     let text = env.run(&["review", "--night", &night]);
-    assert!(text.contains("By van") && text.contains("By zone") && text.contains("Needs the lead"), "{text}");
+    assert!(
+        text.contains("By van") && text.contains("By zone") && text.contains("Needs the lead"),
+        "{text}"
+    );
 
-    let concern = v["review"]["concerns"][0]["id"].as_str().unwrap().to_string();
-    env.run(&["review", "concern", &concern, "--outcome", "Fake outcome: discussed"]);
-    let v: Value = serde_json::from_str(&env.run(&["review", "--night", &night, "--json"])).unwrap();
+    let concern = v["review"]["concerns"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.run(&[
+        "review",
+        "concern",
+        &concern,
+        "--outcome",
+        "Fake outcome: discussed",
+    ]);
+    let v: Value =
+        serde_json::from_str(&env.run(&["review", "--night", &night, "--json"])).unwrap();
     assert!(v["review"]["concerns"].as_array().unwrap().is_empty());
 
     let enc = v["timeline"][0]["id"].as_str().unwrap().to_string();
-    env.run(&["review", "settle", "encounter", &enc, "zone", "\"south-beat\""]);
-    let v: Value = serde_json::from_str(&env.run(&["review", "--night", &night, "--json"])).unwrap();
+    env.run(&[
+        "review",
+        "settle",
+        "encounter",
+        &enc,
+        "zone",
+        "\"south-beat\"",
+    ]);
+    let v: Value =
+        serde_json::from_str(&env.run(&["review", "--night", &night, "--json"])).unwrap();
     assert_eq!(v["by_zone"]["south-beat"], 7);
     let (code, err) = env.fail(&["review", "settle", "encounter", &enc, "zone", "south-beat"]);
     assert_eq!(code, 5);
     assert!(err.contains("quote"), "{err}");
     let audit = env.run(&["audit"]);
-    assert!(audit.contains("concern.review") && audit.contains("clash.settle"), "{audit}");
+    assert!(
+        audit.contains("concern.review") && audit.contains("clash.settle"),
+        "{audit}"
+    );
 }
 
 #[test]
@@ -121,10 +218,28 @@ fn people_duplicates_merge_and_unmerge() {
     assert_eq!(code, 1);
     assert!(err.contains("unmerge"), "{err}");
     let d = day.to_string();
-    let csv = env.run(&["report", "--from", &d, "--to", &d, "--format", "csv", "--unsuppressed"]);
+    let csv = env.run(&[
+        "report",
+        "--from",
+        &d,
+        "--to",
+        &d,
+        "--format",
+        "csv",
+        "--unsuppressed",
+    ]);
     assert!(csv.contains("people,total,people,1"), "{csv}");
     env.run(&["people", "unmerge", &a]);
-    let csv = env.run(&["report", "--from", &d, "--to", &d, "--format", "csv", "--unsuppressed"]);
+    let csv = env.run(&[
+        "report",
+        "--from",
+        &d,
+        "--to",
+        &d,
+        "--format",
+        "csv",
+        "--unsuppressed",
+    ]);
     assert!(csv.contains("people,total,people,2"), "{csv}");
     let (code, _) = env.fail(&["people", "unmerge", &a]);
     assert_eq!(code, 1);
@@ -138,14 +253,31 @@ fn report_formats_and_unsuppressed_warning() {
     let (day, _, _) = env.night();
     let d = day.to_string();
     let table = env.run(&["report", "--from", &d, "--to", &d]);
-    assert!(table.contains("Contacts per night and zone") && table.contains("Anonymised"), "{table}");
+    assert!(
+        table.contains("Contacts per night and zone") && table.contains("Anonymised"),
+        "{table}"
+    );
     let csv = env.run(&["report", "--from", &d, "--to", &d, "--format", "csv"]);
     assert!(csv.starts_with("section,row,column,value"), "{csv}");
     let out = env.dir.parent().unwrap().join("r.html");
-    env.run(&["report", "--from", &d, "--to", &d, "--format", "html", "--out", out.to_str().unwrap()]);
+    env.run(&[
+        "report",
+        "--from",
+        &d,
+        "--to",
+        &d,
+        "--format",
+        "html",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let html = std::fs::read_to_string(&out).unwrap();
     assert!(html.contains("<svg"), "html without svg");
-    let o = env.cmd().args(["report", "--from", &d, "--to", &d, "--unsuppressed"]).output().unwrap();
+    let o = env
+        .cmd()
+        .args(["report", "--from", &d, "--to", &d, "--unsuppressed"])
+        .output()
+        .unwrap();
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("own review"));
     assert!(env.run(&["audit"]).contains("report.view_unsuppressed"));
@@ -162,9 +294,26 @@ fn export_writes_one_csv_per_entity() {
     let (day, _, _) = env.night();
     let d = day.to_string();
     let dir = env.dir.parent().unwrap().join("export");
-    let out = env.run(&["export", "--dir", dir.to_str().unwrap(), "--from", &d, "--to", &d]);
+    let out = env.run(&[
+        "export",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--from",
+        &d,
+        "--to",
+        &d,
+    ]);
     assert!(out.contains("exported 8 files"), "{out}");
-    for e in ["shifts", "encounters", "services", "referrals", "people", "concerns", "incidents", "alerts"] {
+    for e in [
+        "shifts",
+        "encounters",
+        "services",
+        "referrals",
+        "people",
+        "concerns",
+        "incidents",
+        "alerts",
+    ] {
         let p = dir.join(format!("{e}.csv"));
         assert!(p.exists(), "{e}.csv missing");
     }
@@ -189,27 +338,49 @@ fn demo_runs_the_whole_mission_and_leaves_nothing_in_plaintext() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
     let out = Command::new(env!("CARGO_BIN_EXE_outreach"))
-        .args(["demo", "--dir", dir.to_str().unwrap(), "--vans", "3", "--seed", "7"])
+        .args([
+            "demo",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--vans",
+            "3",
+            "--seed",
+            "7",
+        ])
         .env("OUTREACH_KDF", "insecure-fast-for-tests")
         .env_remove("OUTREACH_PASSPHRASE")
         .env("OUTREACH_DATA_DIR", tmp.path().join("unused"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("merged \"Fakey Moonbe"), "{stdout}");
     assert!(stdout.contains("Needs the lead"), "{stdout}");
     assert!(stdout.contains("Clashes to settle: 1"), "{stdout}");
     assert!(stdout.contains("clashes left: 0"), "{stdout}");
     assert!(stdout.contains("Unique people (after merges)"), "{stdout}");
     // 3 vans x 4 profiles, one duplicate pair merged.
-    assert!(stdout.contains("unique people in the report: 11"), "{stdout}");
+    assert!(
+        stdout.contains("unique people in the report: 11"),
+        "{stdout}"
+    );
     let mut files = vec![];
     files_under(&dir, &mut files);
     assert!(files.len() >= 5, "{files:?}");
     for f in &files {
         let bytes = std::fs::read(f).unwrap();
-        for needle in ["Fakey Moonbeam", "Fakey Moonbem", "Fakey Stardust", "Fake demo", "AB12 CDE", "north-beat"] {
+        for needle in [
+            "Fakey Moonbeam",
+            "Fakey Moonbem",
+            "Fakey Stardust",
+            "Fake demo",
+            "AB12 CDE",
+            "north-beat",
+        ] {
             assert!(
                 !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
                 "{needle:?} in plaintext in {}",

@@ -14,14 +14,20 @@ use crate::parse;
 #[derive(Debug, Subcommand)]
 pub enum PeopleCommand {
     /// Suggest profiles that may be the same person (offline: code-name similarity, zones, age band)
-    #[command(after_help = "Example:\n  outreach people duplicates\n  outreach people duplicates --limit 5 --json")]
+    #[command(
+        after_help = "Example:\n  outreach people duplicates\n  outreach people duplicates --limit 5 --json"
+    )]
     Duplicates(DuplicatesArgs),
     /// Merge profile A into profile B (recorded as an edge, never a rewrite; undo with unmerge)
-    #[command(after_help = "Counts of unique people follow the merge on every device after sync.\n\n\
-Example:\n  outreach people merge 01890a5d-ac96-774b-bcce-b302099a8057 01890a5d-ad01-7c2e-9f0e-1f7b5a2c4d11")]
+    #[command(
+        after_help = "Counts of unique people follow the merge on every device after sync.\n\n\
+Example:\n  outreach people merge 01890a5d-ac96-774b-bcce-b302099a8057 01890a5d-ad01-7c2e-9f0e-1f7b5a2c4d11"
+    )]
     Merge(MergeArgs),
     /// Undo the merge of profile A
-    #[command(after_help = "Example:\n  outreach people unmerge 01890a5d-ac96-774b-bcce-b302099a8057")]
+    #[command(
+        after_help = "Example:\n  outreach people unmerge 01890a5d-ac96-774b-bcce-b302099a8057"
+    )]
     Unmerge(UnmergeArgs),
 }
 
@@ -58,9 +64,18 @@ pub struct UnmergeArgs {
 fn merge_err(ctx: &Context, e: MergeError) -> CliError {
     match e {
         MergeError::Store(e) => ctx.core(e),
-        MergeError::SelfMerge => CliError::invalid("B", "a profile cannot be merged into itself; give two different ids"),
-        MergeError::NotMerged(_) => CliError { exit: Exit::Other, message: "that profile is not merged into another; nothing to undo".into() },
-        other => CliError { exit: Exit::Other, message: format!("{other}") },
+        MergeError::SelfMerge => CliError::invalid(
+            "B",
+            "a profile cannot be merged into itself; give two different ids",
+        ),
+        MergeError::NotMerged(_) => CliError {
+            exit: Exit::Other,
+            message: "that profile is not merged into another; nothing to undo".into(),
+        },
+        other => CliError {
+            exit: Exit::Other,
+            message: format!("{other}"),
+        },
     }
 }
 
@@ -72,14 +87,23 @@ pub fn run(ctx: &Context, c: PeopleCommand) -> CliResult {
                 return Err(CliError::invalid("--limit", "must be 1 to 1000"));
             }
             let store = ctx.open()?;
-            let s = store.duplicate_suggestions(a.limit).map_err(|e| ctx.core(e))?;
+            let s = store
+                .duplicate_suggestions(a.limit)
+                .map_err(|e| ctx.core(e))?;
             if a.json {
                 return emit(&output::json(&json!({ "suggestions": s }))?);
             }
             if s.is_empty() {
                 return emit("No likely duplicates.");
             }
-            let mut t = Table::new(&["score", "A", "code name A", "B", "code name B", "shared zones"]);
+            let mut t = Table::new(&[
+                "score",
+                "A",
+                "code name A",
+                "B",
+                "code name B",
+                "shared zones",
+            ]);
             for d in &s {
                 t.row(vec![
                     format!("{:.2}", d.score),
@@ -90,16 +114,28 @@ pub fn run(ctx: &Context, c: PeopleCommand) -> CliResult {
                     d.shared_zones.join(","),
                 ]);
             }
-            emit(&format!("{}\nTo merge one: outreach people merge A B", t.render()))
+            emit(&format!(
+                "{}\nTo merge one: outreach people merge A B",
+                t.render()
+            ))
         }
         PeopleCommand::Merge(a) => {
             let mut store = ctx.open()?;
-            let canon = store.merge_people(&parse::id(&a.a), &parse::id(&a.b)).map_err(|e| merge_err(ctx, e))?;
-            emit(&format!("merged {} into {} (now counted as {canon}); undo with: outreach people unmerge {}", parse::id(&a.a), parse::id(&a.b), parse::id(&a.a)))
+            let canon = store
+                .merge_people(&parse::id(&a.a), &parse::id(&a.b))
+                .map_err(|e| merge_err(ctx, e))?;
+            emit(&format!(
+                "merged {} into {} (now counted as {canon}); undo with: outreach people unmerge {}",
+                parse::id(&a.a),
+                parse::id(&a.b),
+                parse::id(&a.a)
+            ))
         }
         PeopleCommand::Unmerge(a) => {
             let mut store = ctx.open()?;
-            store.unmerge_person(&parse::id(&a.a)).map_err(|e| merge_err(ctx, e))?;
+            store
+                .unmerge_person(&parse::id(&a.a))
+                .map_err(|e| merge_err(ctx, e))?;
             emit(&format!("unmerged {}", parse::id(&a.a)))
         }
     }

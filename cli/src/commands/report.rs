@@ -17,12 +17,14 @@ use crate::parse;
 
 /// Options of `outreach report`.
 #[derive(Debug, Args)]
-#[command(after_help = "Contacts per night, zone and setting; unique people (after merges); new, returning and \
+#[command(
+    after_help = "Contacts per night, zone and setting; unique people (after merges); new, returning and \
 re-engaged people; services; referrals; safeguarding concerns; incidents and the share reported to the police \
 and the national scheme; alerts. Zero counts are shown. The default view is anonymised: every cell under 5 is \
 hidden, with secondary suppression so no hidden value can be worked out from totals. The HTML report has SVG \
 charts, prints cleanly and needs no network.\n\n\
-Example:\n  outreach report --from 2026-01-01 --to 2026-01-31\n  outreach report --from 2026-01-01 --to 2026-01-31 --format html --out january.html")]
+Example:\n  outreach report --from 2026-01-01 --to 2026-01-31\n  outreach report --from 2026-01-01 --to 2026-01-31 --format html --out january.html"
+)]
 pub struct ReportArgs {
     /// First night (YYYY-MM-DD)
     #[arg(long, value_name = "DATE")]
@@ -43,10 +45,12 @@ pub struct ReportArgs {
 
 /// Options of `outreach export`.
 #[derive(Debug, Args)]
-#[command(after_help = "Writes shifts.csv, encounters.csv, services.csv, referrals.csv, people.csv, concerns.csv, \
+#[command(
+    after_help = "Writes shifts.csv, encounters.csv, services.csv, referrals.csv, people.csv, concerns.csv, \
 incidents.csv and alerts.csv. These files are NOT anonymised and NOT encrypted: keep them on an encrypted disk \
 and delete them when done. Every export is recorded in the audit log.\n\n\
-Example:\n  outreach export --dir ./export-2026-01 --from 2026-01-01 --to 2026-01-31")]
+Example:\n  outreach export --dir ./export-2026-01 --from 2026-01-01 --to 2026-01-31"
+)]
 pub struct ExportArgs {
     /// Directory to write the CSV files into (created if missing)
     #[arg(long, value_name = "DIR")]
@@ -63,7 +67,10 @@ fn range(from: &str, to: &str) -> CliResult<(NaiveDate, NaiveDate)> {
     let f = parse::date("--from", from)?;
     let t = parse::date("--to", to)?;
     if t < f {
-        return Err(CliError::invalid("--to", "must not be before --from; swap the two dates"));
+        return Err(CliError::invalid(
+            "--to",
+            "must not be before --from; swap the two dates",
+        ));
     }
     Ok((f, t))
 }
@@ -79,10 +86,19 @@ pub fn write_private(path: &Path, data: &str) -> CliResult {
         o.mode(0o600);
     }
     let mut f = o.open(path).map_err(|e| {
-        CliError::other(format!("could not write {} ({}); check the directory exists and is writable", path.display(), e.kind()))
+        CliError::other(format!(
+            "could not write {} ({}); check the directory exists and is writable",
+            path.display(),
+            e.kind()
+        ))
     })?;
-    f.write_all(data.as_bytes())
-        .map_err(|e| CliError::other(format!("could not write {} ({}); check the free space", path.display(), e.kind())))
+    f.write_all(data.as_bytes()).map_err(|e| {
+        CliError::other(format!(
+            "could not write {} ({}); check the free space",
+            path.display(),
+            e.kind()
+        ))
+    })
 }
 
 /// Runs `outreach report`.
@@ -118,7 +134,11 @@ pub fn export(ctx: &Context, a: ExportArgs) -> CliResult {
         _ => None,
     };
     std::fs::create_dir_all(&a.dir).map_err(|e| {
-        CliError::other(format!("could not create {} ({}); choose another --dir", a.dir.display(), e.kind()))
+        CliError::other(format!(
+            "could not create {} ({}); choose another --dir",
+            a.dir.display(),
+            e.kind()
+        ))
     })?;
     let store = ctx.open()?;
     let bar = progress(ExportEntity::ALL.len() as u64, "exporting");

@@ -38,13 +38,17 @@ pub struct ReviewArgs {
 #[derive(Debug, Subcommand)]
 pub enum ReviewCommand {
     /// Settle a same-field clash by writing the chosen value (JSON) to that field
-    #[command(after_help = "ENTITY, ID and FIELD are as listed by `outreach review` (FIELD may be a dotted path such as consent.record). \
+    #[command(
+        after_help = "ENTITY, ID and FIELD are as listed by `outreach review` (FIELD may be a dotted path such as consent.record). \
 VALUE_JSON is the chosen value as JSON: a string needs its quotes.\n\n\
-Example:\n  outreach review settle encounter 01890a5d-ac96-774b-bcce-b302099a8057 zone '\"north-beat\"'\n  outreach review settle encounter 01890a5d-ac96-774b-bcce-b302099a8057 consent.record true")]
+Example:\n  outreach review settle encounter 01890a5d-ac96-774b-bcce-b302099a8057 zone '\"north-beat\"'\n  outreach review settle encounter 01890a5d-ac96-774b-bcce-b302099a8057 consent.record true"
+    )]
     Settle(SettleArgs),
     /// Mark a safeguarding concern as reviewed by you, with the outcome
-    #[command(after_help = "Write the outcome without names or identifying details.\n\n\
-Example:\n  outreach --user lead-a review concern 01890a5d-ac96-774b-bcce-b302099a8057 --outcome \"Discussed with the safeguarding lead; no further action\"")]
+    #[command(
+        after_help = "Write the outcome without names or identifying details.\n\n\
+Example:\n  outreach --user lead-a review concern 01890a5d-ac96-774b-bcce-b302099a8057 --outcome \"Discussed with the safeguarding lead; no further action\""
+    )]
     Concern(ConcernArgs),
 }
 
@@ -98,8 +102,12 @@ pub fn run(ctx: &Context, a: ReviewArgs) -> CliResult {
         Some(ReviewCommand::Concern(c)) => {
             let mut store = ctx.open()?;
             let id = parse::id(&c.id);
-            store.review_concern(&id, &c.outcome).map_err(|e| ctx.core(e))?;
-            emit(&format!("concern {id} marked reviewed (recorded; the vans get it at their next sync)"))
+            store
+                .review_concern(&id, &c.outcome)
+                .map_err(|e| ctx.core(e))?;
+            emit(&format!(
+                "concern {id} marked reviewed (recorded; the vans get it at their next sync)"
+            ))
         }
         None => {
             let mut store = ctx.open()?;
@@ -114,12 +122,20 @@ pub fn run(ctx: &Context, a: ReviewArgs) -> CliResult {
 }
 
 /// The merged night and the review list, as text or JSON.
-pub fn render(ctx: &Context, store: &mut Store, night: chrono::NaiveDate, as_json: bool) -> CliResult<String> {
+pub fn render(
+    ctx: &Context,
+    store: &mut Store,
+    night: chrono::NaiveDate,
+    as_json: bool,
+) -> CliResult<String> {
     let off = store.settings().utc_offset_minutes;
     let encounters = store.list_night(night).map_err(|e| ctx.core(e))?;
     let shifts = store.list_shifts(night).map_err(|e| ctx.core(e))?;
     let list = store.review_items(night).map_err(|e| ctx.core(e))?;
-    let van_of: BTreeMap<String, String> = shifts.iter().map(|s| (s.id.clone(), s.van.clone())).collect();
+    let van_of: BTreeMap<String, String> = shifts
+        .iter()
+        .map(|s| (s.id.clone(), s.van.clone()))
+        .collect();
     let van = |shift: &str| van_of.get(shift).cloned().unwrap_or_else(|| "?".into());
     let mut by_van: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_zone: BTreeMap<String, u64> = BTreeMap::new();
@@ -147,14 +163,21 @@ pub fn render(ctx: &Context, store: &mut Store, night: chrono::NaiveDate, as_jso
             "review": list,
         }));
     }
-    let mut out = format!("Night of {night}: {} encounter(s) across {} shift(s)\n\n", encounters.len(), shifts.len());
+    let mut out = format!(
+        "Night of {night}: {} encounter(s) across {} shift(s)\n\n",
+        encounters.len(),
+        shifts.len()
+    );
     if !encounters.is_empty() {
         out.push_str("Timeline\n");
         let mut t = Table::new(&["time", "van", "zone", "setting", "services", "id"]);
         for e in &encounters {
             let services: u32 = e.input.services.values().sum();
             t.row(vec![
-                e.input.at.map(|a| output::clock(a, off)).unwrap_or_else(|| "-".into()),
+                e.input
+                    .at
+                    .map(|a| output::clock(a, off))
+                    .unwrap_or_else(|| "-".into()),
                 van(&e.shift),
                 e.input.zone.clone(),
                 e.input.setting.as_str().to_string(),
@@ -192,7 +215,11 @@ pub fn review_text(list: &ReviewList, off: i32) -> String {
     out.push_str(&format!("\nClashes to settle: {}\n", list.clashes.len()));
     for c in &list.clashes {
         for f in &c.clashes {
-            let values: Vec<String> = f.values.iter().map(|v| output::cell(&v.to_string())).collect();
+            let values: Vec<String> = f
+                .values
+                .iter()
+                .map(|v| output::cell(&v.to_string()))
+                .collect();
             out.push_str(&format!(
                 "  {} {} {}: {}  (settle: outreach review settle {} {} {} VALUE_JSON)\n",
                 c.entity,
@@ -205,7 +232,10 @@ pub fn review_text(list: &ReviewList, off: i32) -> String {
             ));
         }
     }
-    out.push_str(&format!("\nSafeguarding concerns awaiting review: {}\n", list.concerns.len()));
+    out.push_str(&format!(
+        "\nSafeguarding concerns awaiting review: {}\n",
+        list.concerns.len()
+    ));
     for c in &list.concerns {
         out.push_str(&format!(
             "  {} {} {} consent {}  (outreach review concern {} --outcome TEXT)\n",
@@ -216,24 +246,35 @@ pub fn review_text(list: &ReviewList, off: i32) -> String {
             c.id
         ));
     }
-    out.push_str(&format!("\nReferrals needing follow-up: {}\n", list.referrals.len()));
+    out.push_str(&format!(
+        "\nReferrals needing follow-up: {}\n",
+        list.referrals.len()
+    ));
     for r in &list.referrals {
         let refs: Vec<String> = r
             .open_referrals
             .iter()
             .map(|x| format!("{} ({})", x.destination.as_str(), x.status.as_str()))
             .collect();
-        let follow = r.follow_up.as_ref().map(|f| format!(" follow-up: {}", output::cell(&f.what))).unwrap_or_default();
+        let follow = r
+            .follow_up
+            .as_ref()
+            .map(|f| format!(" follow-up: {}", output::cell(&f.what)))
+            .unwrap_or_default();
         out.push_str(&format!(
             "  {} {} {} {}{}\n",
-            r.at.map(|a| output::clock(a, off)).unwrap_or_else(|| "-".into()),
+            r.at.map(|a| output::clock(a, off))
+                .unwrap_or_else(|| "-".into()),
             r.encounter,
             r.zone,
             refs.join(", "),
             follow
         ));
     }
-    out.push_str(&format!("\nIncidents that may be shared, not yet marked shared: {}\n", list.incidents.len()));
+    out.push_str(&format!(
+        "\nIncidents that may be shared, not yet marked shared: {}\n",
+        list.incidents.len()
+    ));
     for i in &list.incidents {
         let pending: Vec<&str> = i.pending.iter().map(|p| p.as_str()).collect();
         out.push_str(&format!(
