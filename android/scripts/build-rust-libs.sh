@@ -12,6 +12,10 @@
 #
 # Usage: android/scripts/build-rust-libs.sh [--debug]     (release by default)
 set -euo pipefail
+# OUTREACH_FFI_FEATURES: extra cargo features for outreach-ffi (e.g. a vendored-OpenSSL feature
+# for SQLCipher once bindings/ offers one; see the README's "not verified" section).
+features=()
+[ -n "${OUTREACH_FFI_FEATURES:-}" ] && features=(--features "$OUTREACH_FFI_FEATURES")
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ANDROID_DIR="$(dirname "$HERE")"
@@ -39,7 +43,7 @@ release_flag=()
 cargo ndk --platform "$API" \
     -t arm64-v8a -t armeabi-v7a -t x86_64 \
     -o "$JNILIBS" \
-    build -p outreach-ffi --lib "${release_flag[@]}"
+    build -p outreach-ffi --lib "${release_flag[@]}" ${features[@]+"${features[@]}"}
 
 # Bindings come from the UNSTRIPPED library (uniffi metadata); any ABI's build will do.
 UNSTRIPPED="$REPO/target/aarch64-linux-android/$PROFILE/liboutreach_ffi.so"

@@ -10,6 +10,10 @@
 #
 # Usage: ios/scripts/build-xcframework.sh [--debug]      (release by default)
 set -euo pipefail
+# OUTREACH_FFI_FEATURES: extra cargo features for outreach-ffi (e.g. a vendored-OpenSSL feature
+# for SQLCipher once bindings/ offers one; see the README's "not verified" section).
+features=()
+[ -n "${OUTREACH_FFI_FEATURES:-}" ] && features=(--features "$OUTREACH_FFI_FEATURES")
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 IOS_DIR="$(dirname "$HERE")"
@@ -23,7 +27,7 @@ flag=()
 cd "$REPO"
 export IPHONEOS_DEPLOYMENT_TARGET=16.0 MACOSX_DEPLOYMENT_TARGET=13.0
 for t in aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios aarch64-apple-darwin x86_64-apple-darwin; do
-    cargo build -p outreach-ffi --lib --target "$t" "${flag[@]}"
+    cargo build -p outreach-ffi --lib --target "$t" "${flag[@]}" ${features[@]+"${features[@]}"}
 done
 
 # Bindings from an unstripped build (the macOS dylib carries the uniffi metadata).

@@ -42,7 +42,8 @@ public final class UnlockController {
             defer { key.resetBytes(in: 0..<key.count) }
             return try opener(dir, key)
         }) { [weak self] result in
-            guard let self else { return }
+            // Locked (quick exit) while the key was being unwrapped: do not unlock.
+            guard let self, self.state.value == .unlocking else { return }
             switch result {
             case .success(let s): self.store = s; self.state.set(.unlocked)
             case .failure(let e): self.state.set(.locked(message: Messages.of(e)))

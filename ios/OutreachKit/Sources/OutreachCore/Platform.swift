@@ -37,9 +37,16 @@ public struct Dispatcher {
     /// The app's dispatcher: one serial background queue for the store, results on main.
     public static func app() -> Dispatcher {
         let queue = DispatchQueue(label: "outreach.store", qos: .userInitiated)
-        return Dispatcher(io: { queue.async(execute: $0) }, main: { DispatchQueue.main.async(execute: $0) })
+        // Work items are handed over once and never shared, hence the unchecked box.
+        return Dispatcher(io: { work in let box = UncheckedBox(work); queue.async { box.value() } },
+                          main: { work in let box = UncheckedBox(work); DispatchQueue.main.async { box.value() } })
     }
     #endif
+}
+
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
 
 /// A tiny observable value; the SwiftUI layer adapts it to `ObservableObject`.

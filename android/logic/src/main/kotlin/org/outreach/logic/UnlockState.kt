@@ -42,8 +42,11 @@ class UnlockController(
             }
         }) { result ->
             result.fold(
-                onSuccess = { state.set(UnlockState.Unlocked(it)) },
-                onFailure = { state.set(UnlockState.Locked(Messages.of(it))) },
+                onSuccess = {
+                    // Locked (quick exit) while the key was being unwrapped: do not unlock.
+                    if (state.value == UnlockState.Unlocking) state.set(UnlockState.Unlocked(it)) else it.close()
+                },
+                onFailure = { if (state.value == UnlockState.Unlocking) state.set(UnlockState.Locked(Messages.of(it))) },
             )
         }
     }
