@@ -350,7 +350,8 @@ impl Store {
         save_devices(&t, &resp.devices)?;
         t.commit()?;
         store.sync = identity::load(&store.conn)?;
-        Ok(store)
+        // Only now does the store appear at `dir`: a failed or killed enrolment leaves nothing.
+        store.finish_create()
     }
 
     /// Makes a store without a sync identity (written before the sync client) the lead of a
