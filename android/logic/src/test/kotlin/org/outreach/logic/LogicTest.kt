@@ -13,7 +13,13 @@ import kotlin.test.assertNotNull
 import kotlin.test.assertNull
 import kotlin.test.assertTrue
 import org.junit.jupiter.api.io.TempDir
+import java.util.concurrent.ConcurrentLinkedQueue
+import java.util.concurrent.Executors
+import java.util.concurrent.TimeUnit
 import uniffi.outreach_ffi.AlertInputRecord
+import uniffi.outreach_ffi.ControlledList
+import uniffi.outreach_ffi.PersonInputRecord
+import uniffi.outreach_ffi.controlledValues
 import uniffi.outreach_ffi.IdentifierKind
 import uniffi.outreach_ffi.OutreachException
 import uniffi.outreach_ffi.OutreachStore
@@ -192,5 +198,62 @@ class LogicTest {
         log.load()
         assertEquals(1, log.state.value.night.size)
         u.lock()
+    }
+    @Test
+    fun personLookupFeedsTheQuickLog() {
+        val u = unlocked()
+        val d = Dispatcher.direct()
+        val added = u.store!!.addPerson(
+            PersonInputRecord(
+                codeName = "TEST Sparrow", nameQuality = controlledValues(ControlledList.NAME_QUALITY).first(),
+                ageBand = controlledValues(ControlledList.AGE_BAND).first(), gender = controlledValues(ControlledList.GENDER).first(),
+                settings = emptyList(), firstLanguage = null, living = controlledValues(ControlledList.LIVING).first(),
+                injecting = false, gpRegistered = null, note = null,
+            ),
+        )
+        val people = PersonSearchController(u, d)
+        people.search("sparrow")
+        val match = people.state.value.matches.firstOrNull()
+        assertEquals(added.id, match?.id, people.state.value.toString())
+        people.search("")
+        assertTrue(people.state.value.matches.isEmpty())
+
+        ShiftController(u, d).start("TEST Van 1", listOf("TEST-a"), listOf(ZONE))
+        val log = QuickLogController(u, d)
+        log.pickZone(ZONE); log.pickSetting("street"); log.pickContactType("brief")
+        log.pickPerson(match!!.id, match.codeName)
+        log.submit()
+        assertEquals(added.id, log.state.value.night.single().input.person, log.state.value.message)
+    }
+
+    @Test
+    fun storeCallsRunOffTheCallingThread() {
+        createStore()
+        val io = Executors.newSingleThreadExecutor { r -> Thread(r, "TEST-io") }
+        val mainQueue = ConcurrentLinkedQueue<Runnable>()
+        val openedOn = mutableListOf<String>()
+        val u = UnlockController(dir, InMemoryKeyVault(key.copyOf()), Dispatcher(io) { mainQueue.add(it) }) { d, k ->
+            openedOn += Thread.currentThread().name
+            OutreachStore.open(d, k)
+        }
+        u.unlock(Credential.Biometric)
+        assertEquals(UnlockState.Unlocking, u.state.value) // returned at once; nothing blocked
+        io.shutdown(); assertTrue(io.awaitTermination(30, TimeUnit.SECONDS))
+        generateSequence { mainQueue.poll() }.forEach { it.run() } // the "main thread" delivers
+        assertEquals(listOf("TEST-io"), openedOn)
+        assertIs<UnlockState.Unlocked>(u.state.value)
+        u.lock()
+    }
+
+    @Test
+    fun quickExitDuringUnlockWins() {
+        createStore()
+        val pending = mutableListOf<Runnable>()
+        val u = UnlockController(dir, InMemoryKeyVault(key.copyOf()), Dispatcher({ pending.add(it) }, { it.run() }))
+        u.unlock(Credential.Biometric)
+        u.quickExit()
+        pending.forEach { it.run() } // the store opens after the exit...
+        assertEquals(UnlockState.Locked(null), u.state.value) // ...and is not shown
+        assertNull(u.store)
     }
 }
