@@ -25,6 +25,8 @@ let zone = "TEST-north-beat"
 let root = ProcessInfo.processInfo.environment["OUTREACH_TEST_WORK_DIR"] ?? NSTemporaryDirectory()
 var counter = 0
 
+struct WorkBox: @unchecked Sendable { let f: () -> Void }
+
 func randomKey() -> Data { Data((0..<32).map { _ in UInt8.random(in: 0...255) }) }
 
 /// A fresh encrypted store with a fake alert; returns its dir and key.
@@ -165,6 +167,56 @@ run("quick exit locks and drops the store") {
     log.load()
     check(log.state.value.night.count == 1, "data still there, encrypted at rest")
     u.lock()
+}
+
+run("person lookup feeds the quick log") {
+    let u = try unlocked()
+    let added = try u.store!.addPerson(input: PersonInputRecord(
+        codeName: "TEST Sparrow", nameQuality: try controlledValues(list: .nameQuality)[0],
+        ageBand: try controlledValues(list: .ageBand)[0], gender: try controlledValues(list: .gender)[0],
+        settings: [], firstLanguage: nil, living: try controlledValues(list: .living)[0],
+        injecting: false, gpRegistered: nil, note: nil))
+    let people = PersonSearchController(unlock: u, dispatcher: .direct)
+    people.search("sparrow")
+    let match = people.state.value.matches.first
+    check(match?.id == added.id, "found by street name: \(people.state.value.matches.map(\.codeName))")
+    ShiftController(unlock: u, dispatcher: .direct).start(van: "TEST Van 1", crew: ["TEST-a"], zones: [zone])
+    let log = QuickLogController(unlock: u, dispatcher: .direct)
+    log.pickZone(zone); log.pickSetting("street"); log.pickContactType("brief")
+    log.pickPerson(id: match?.id, label: match?.codeName)
+    log.submit()
+    check(log.state.value.night.map(\.input.person) == [added.id], "encounter carries the person")
+}
+
+run("store calls run off the calling thread") {
+    let (dir, key) = try createStore()
+    let io = DispatchQueue(label: "TEST-io")
+    var delivered: [() -> Void] = []
+    var openedOnCaller: Bool?
+    let caller = Thread.current
+    let d = Dispatcher(io: { w in let b = WorkBox(f: w); io.async { b.f() } }, main: { w in delivered.append(w) })
+    let u = UnlockController(storeDir: dir, vault: InMemoryKeyVault(key: key), dispatcher: d) { dir, key in
+        openedOnCaller = Thread.current == caller
+        return try OutreachStore.open(dir: dir, key: key)
+    }
+    u.unlock(.biometric)
+    check(u.state.value == .unlocking, "returns at once")
+    io.sync {} // wait for the io work
+    delivered.forEach { $0() }
+    check(openedOnCaller == false, "opened on the io queue")
+    check(u.state.value == .unlocked, "delivered: \(u.state.value)")
+    u.lock()
+}
+
+run("quick exit during unlock wins") {
+    let (dir, key) = try createStore()
+    var pending: [() -> Void] = []
+    let u = UnlockController(storeDir: dir, vault: InMemoryKeyVault(key: key),
+                             dispatcher: Dispatcher(io: { pending.append($0) }, main: { $0() }))
+    u.unlock(.biometric)
+    u.quickExit()
+    pending.forEach { $0() }
+    check(u.state.value == .lockedQuietly && u.store == nil, "stays locked: \(u.state.value)")
 }
 
 print("Executed \(checks) checks, with \(failures) failures")
