@@ -12,10 +12,9 @@
 #
 # Usage: android/scripts/build-rust-libs.sh [--debug]     (release by default)
 set -euo pipefail
-# OUTREACH_FFI_FEATURES: extra cargo features for outreach-ffi (e.g. a vendored-OpenSSL feature
-# for SQLCipher once bindings/ offers one; see the README's "not verified" section).
-features=()
-[ -n "${OUTREACH_FFI_FEATURES:-}" ] && features=(--features "$OUTREACH_FFI_FEATURES")
+# OUTREACH_FFI_FEATURES: cargo features for outreach-ffi. Default `vendored-openssl`: SQLCipher
+# needs libcrypto and the phone has none, so OpenSSL is built from source for each target.
+features=(--features "${OUTREACH_FFI_FEATURES:-vendored-openssl}")
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ANDROID_DIR="$(dirname "$HERE")"
