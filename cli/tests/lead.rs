@@ -389,3 +389,37 @@ fn demo_runs_the_whole_mission_and_leaves_nothing_in_plaintext() {
         }
     }
 }
+
+#[test]
+fn every_lead_command_has_help_with_an_example_and_errors_say_what_to_do() {
+    let env = Env::new();
+    let commands: &[&[&str]] = &[
+        &["review"],
+        &["review", "settle"],
+        &["review", "concern"],
+        &["people"],
+        &["people", "duplicates"],
+        &["people", "merge"],
+        &["people", "unmerge"],
+        &["report"],
+        &["export"],
+        &["demo"],
+    ];
+    for c in commands {
+        let mut args: Vec<&str> = c.to_vec();
+        args.push("--help");
+        let out = env.cmd().args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Example"),
+            "{args:?} has no example"
+        );
+    }
+    // Without a store: one line, exit 4, says to run init.
+    let (code, err) = env.fail(&["review"]);
+    assert_eq!(code, 4);
+    assert!(err.contains("outreach init"), "{err}");
+    let (code, err) = env.fail(&["demo", "--vans", "0"]);
+    assert_eq!(code, 5);
+    assert!(err.contains("1 to 20"), "{err}");
+}
