@@ -376,7 +376,7 @@ fn demo_runs_the_whole_mission_and_leaves_nothing_in_plaintext() {
         for needle in [
             "Fakey Moonbeam",
             "Fakey Moonbem",
-            "Fakey Stardust",
+            "Pretendo Stardust",
             "Fake demo",
             "AB12 CDE",
             "north-beat",

@@ -172,27 +172,29 @@ fn demo_evening(now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Code names per van: van 0 and van 1 each have a spelling of the same person.
 fn code_names(van: usize) -> Vec<&'static str> {
+    // Obviously fake, and different enough from each other that only the real pair is
+    // suggested as a duplicate.
     const OTHERS: &[&str] = &[
-        "Fakey Stardust",
-        "Fakey Nightjar",
-        "Fakey Glowworm",
-        "Fakey Comet",
-        "Fakey Lanternfish",
-        "Fakey Mothwing",
-        "Fakey Quasar",
-        "Fakey Driftwood",
-        "Fakey Sunbeam-Test",
-        "Fakey Pebble",
-        "Fakey Velvetine",
-        "Fakey Zephyrine",
-        "Fakey Marmalade",
-        "Fakey Tinsel",
-        "Fakey Aurora-Test",
-        "Fakey Wombatina",
-        "Fakey Kettlebell",
-        "Fakey Umbrella",
-        "Fakey Parsnip",
-        "Fakey Waffle",
+        "Pretendo Stardust",
+        "Madeup Nightjar",
+        "Notreal Glowworm",
+        "Testy Comet",
+        "Sampleton Quasar",
+        "Dummy Lanternfish",
+        "Placeholder Mothwing",
+        "Imaginary Driftwood",
+        "Fictiva Pebble",
+        "Bogus Velvetine",
+        "Mockery Zephyr",
+        "Synthetica Marmalade",
+        "Phoney Tinsel",
+        "Falsetto Aurora",
+        "Nonesuch Wombat",
+        "Demo Kettlebell",
+        "Specimen Umbrella",
+        "Exemplar Parsnip",
+        "Trialist Waffle",
+        "Hypothetica Jam",
     ];
     let mut v = vec![];
     match van {
