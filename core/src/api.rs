@@ -199,6 +199,41 @@ impl Store {
         &self.settings
     }
 
+    /// Creates a new single-record document (`kind`'s root map `map` holds `value`), projects
+    /// it and audits it, all through [`Store::change`]. Returns the new document's id.
+    fn create_doc(&mut self, kind: DocKind, map: &'static str, value: Json, target: Target<'static>, audit: (&str, &str, Option<&str>)) -> Result<String> {
+        let doc_id = new_doc_id();
+        self.change(
+            &doc_id,
+            kind,
+            true,
+            |tx| {
+                let m = doc::root_map(tx, map)?;
+                doc::reconcile_map(tx, &m, &obj(value))?;
+                Ok(())
+            },
+            |t, d, s| projection::project(t, &doc_id, kind, d, target, s),
+            &[audit],
+        )?;
+        Ok(doc_id)
+    }
+
+    /// Adds a new record (`value`, keyed `id`) to the map `map` of the shift document `doc_id`.
+    fn add_shift_record(&mut self, doc_id: &str, map: &'static str, id: &str, value: Json, audit: (&str, &str, Option<&str>)) -> Result<()> {
+        self.change(
+            doc_id,
+            DocKind::Shift,
+            false,
+            |tx| {
+                let m = doc::root_map(tx, map)?;
+                doc::create_record(tx, &m, id, &value)?;
+                Ok(())
+            },
+            |t, d, s| projection::project(t, doc_id, DocKind::Shift, d, Target::Record(map, id), s),
+            &[audit],
+        )
+    }
+
     // ---- shifts -----------------------------------------------------------------------------
 
     /// The shift open on this device, if any.
@@ -240,20 +275,7 @@ impl Store {
             night: night_of(at, self.settings.utc_offset_minutes),
         };
         let value = serde_json::to_value(&shift)?;
-        let doc_id = new_doc_id();
-        let sid = shift.id.clone();
-        self.change(
-            &doc_id,
-            DocKind::Shift,
-            true,
-            |tx| {
-                let m = doc::root_map(tx, "shift")?;
-                doc::reconcile_map(tx, &m, &obj(value))?;
-                Ok(())
-            },
-            |t, d, s| projection::project(t, &doc_id, DocKind::Shift, d, Target::ShiftMeta, s),
-            &[("shift.start", "shift", Some(&sid))],
-        )?;
+        self.create_doc(DocKind::Shift, "shift", value, Target::ShiftMeta, ("shift.start", "shift", Some(&shift.id)))?;
         Ok(shift)
     }
 
@@ -325,19 +347,7 @@ impl Store {
         input.at = Some(input.at.unwrap_or_else(Utc::now));
         let e = Encounter { id: new_id(), shift: shift.id.clone(), device: self.device_id.clone(), input };
         let value = serde_json::to_value(&e)?;
-        let id = e.id.clone();
-        self.change(
-            &doc_id,
-            DocKind::Shift,
-            false,
-            |tx| {
-                let m = doc::root_map(tx, "encounters")?;
-                doc::create_record(tx, &m, &id, &value)?;
-                Ok(())
-            },
-            |t, d, s| projection::project(t, &doc_id, DocKind::Shift, d, Target::Record("encounters", &id), s),
-            &[("encounter.create", "encounter", Some(&id))],
-        )?;
+        self.add_shift_record(&doc_id, "encounters", &e.id, value, ("encounter.create", "encounter", Some(&e.id)))?;
         Ok(e)
     }
 
@@ -408,20 +418,7 @@ impl Store {
         input.validate()?;
         let p = Person { id: new_id(), input, merged_into: None, created_at: Utc::now() };
         let value = serde_json::to_value(&p)?;
-        let doc_id = new_doc_id();
-        let id = p.id.clone();
-        self.change(
-            &doc_id,
-            DocKind::Person,
-            true,
-            |tx| {
-                let m = doc::root_map(tx, "profile")?;
-                doc::reconcile_map(tx, &m, &obj(value))?;
-                Ok(())
-            },
-            |t, d, s| projection::project(t, &doc_id, DocKind::Person, d, Target::All, s),
-            &[("person.create", "person", Some(&id))],
-        )?;
+        self.create_doc(DocKind::Person, "profile", value, Target::All, ("person.create", "person", Some(&p.id)))?;
         Ok(p)
     }
 
@@ -532,19 +529,7 @@ impl Store {
         }
         let c = Concern { id: new_id(), shift: shift.id, at: Utc::now(), input, review: None };
         let value = serde_json::to_value(&c)?;
-        let id = c.id.clone();
-        self.change(
-            &doc_id,
-            DocKind::Shift,
-            false,
-            |tx| {
-                let m = doc::root_map(tx, "concerns")?;
-                doc::create_record(tx, &m, &id, &value)?;
-                Ok(())
-            },
-            |t, d, s| projection::project(t, &doc_id, DocKind::Shift, d, Target::Record("concerns", &id), s),
-            &[("concern.create", "concern", Some(&id))],
-        )?;
+        self.add_shift_record(&doc_id, "concerns", &c.id, value, ("concern.create", "concern", Some(&c.id)))?;
         Ok(c)
     }
 
@@ -558,19 +543,7 @@ impl Store {
         }
         let i = Incident { id: new_id(), shift: shift.id, input };
         let value = serde_json::to_value(&i)?;
-        let id = i.id.clone();
-        self.change(
-            &doc_id,
-            DocKind::Shift,
-            false,
-            |tx| {
-                let m = doc::root_map(tx, "incidents")?;
-                doc::create_record(tx, &m, &id, &value)?;
-                Ok(())
-            },
-            |t, d, s| projection::project(t, &doc_id, DocKind::Shift, d, Target::Record("incidents", &id), s),
-            &[("incident.create", "incident", Some(&id))],
-        )?;
+        self.add_shift_record(&doc_id, "incidents", &i.id, value, ("incident.create", "incident", Some(&i.id)))?;
         Ok(i)
     }
 
@@ -612,20 +585,7 @@ impl Store {
         norm(IdentifierKind::Username, "alert.usernames", &mut input.usernames)?;
         let a = Alert { id: new_id(), created_at: Utc::now(), input };
         let value = serde_json::to_value(&a)?;
-        let doc_id = new_doc_id();
-        let id = a.id.clone();
-        self.change(
-            &doc_id,
-            DocKind::Alert,
-            true,
-            |tx| {
-                let m = doc::root_map(tx, "alert")?;
-                doc::reconcile_map(tx, &m, &obj(value))?;
-                Ok(())
-            },
-            |t, d, s| projection::project(t, &doc_id, DocKind::Alert, d, Target::All, s),
-            &[("alert.create", "alert", Some(&id))],
-        )?;
+        self.create_doc(DocKind::Alert, "alert", value, Target::All, ("alert.create", "alert", Some(&a.id)))?;
         Ok(a)
     }
 
