@@ -17,9 +17,8 @@
 //! otherwise it prints `skipped: <why>, run scripts/<script>` and passes.
 //! Toolchains come from `scripts/setup-bindings-toolchains.sh` (see bindings/README.md).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use outreach_ffi::{
@@ -32,211 +31,13 @@ const SWIFT_SCRIPT: &str = "swift-chroot.sh";
 const SETUP_CODE: &str = "TEST-setup-code-not-secret";
 const ZONE: &str = "north-beat";
 const EXPECTED_VERSION: &str = env!("CARGO_PKG_VERSION");
-/// Upper bound for one foreign compile-or-run step (killed with its process group after it).
-const STEP_TIMEOUT_SECS: u32 = 900;
+
+#[path = "support/harness.rs"]
+mod harness;
+use harness::*;
 
 fn bindings_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn repo_dir() -> PathBuf {
-    bindings_dir()
-        .parent()
-        .expect("bindings/ has a parent")
-        .to_path_buf()
-}
-
-/// `<target>/tmp`, created by cargo for integration tests.
-fn target_tmp() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-}
-
-fn strict() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-        || std::env::var("OUTREACH_REQUIRE_BINDINGS").is_ok_and(|v| v == "1")
-}
-
-/// Decides what a missing toolchain means: a failure in CI/strict mode, a visible skip otherwise.
-/// Returns true when the suite should run.
-fn toolchain_ready(language: &str, check: Result<(), String>, script: &str) -> bool {
-    match check {
-        Ok(()) => true,
-        Err(why) if strict() => panic!(
-            "{language} toolchain missing: {why}; run scripts/{script} \
-             (failing because CI=true or OUTREACH_REQUIRE_BINDINGS=1)"
-        ),
-        Err(why) => {
-            // Written straight to the stderr handle so it shows even though libtest captures
-            // print!/eprint! output of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "{language} bindings: skipped: {why}, run scripts/{script}"
-            );
-            false
-        }
-    }
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "--- stdout ---\n{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// Runs `cmd` under coreutils `timeout` (which kills the whole process group, e.g. Maven's
-/// forked test JVM, on expiry) and returns its output, panicking with that output on failure.
-fn run_step(what: &str, program: &str, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> Output {
-    run_step_hinted(what, program, args, cwd, envs, "")
-}
-
-/// [`run_step`] with a hint appended to the failure message.
-fn run_step_hinted(
-    what: &str,
-    program: &str,
-    args: &[&str],
-    cwd: &Path,
-    envs: &[(&str, &str)],
-    hint: &str,
-) -> Output {
-    let mut cmd = Command::new("timeout");
-    cmd.args(["-k", "10", &STEP_TIMEOUT_SECS.to_string(), program])
-        .args(args)
-        .current_dir(cwd);
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let started = std::time::Instant::now();
-    let output = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot start `{program}`: {e}"));
-    let secs = started.elapsed().as_secs_f32();
-    if !output.status.success() {
-        let timed_out = output.status.code() == Some(124) || output.status.code() == Some(137);
-        panic!(
-            "{what} FAILED ({}, after {secs:.1} s)\ncommand: {program} {}\n{}{hint}",
-            if timed_out {
-                format!("timed out after {STEP_TIMEOUT_SECS} s")
-            } else {
-                format!("{}", output.status)
-            },
-            args.join(" "),
-            show(&output)
-        );
-    }
-    println!("{what}: ok in {secs:.1} s\n{}", show(&output));
-    output
-}
-
-/// The cdylib built by this `cargo test` run: cargo builds the lib target with all its crate
-/// types (cdylib + staticlib + lib) into `deps/` next to this test executable. It is unstripped
-/// (debug or release profile alike), which uniffi-bindgen needs to read the metadata.
-fn cdylib() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("test exe has a directory");
-    let lib = deps.join("liboutreach_ffi.so");
-    assert!(
-        lib.is_file(),
-        "{} not found: the integration test expects cargo to have built the cdylib next to it",
-        lib.display()
-    );
-    lib
-}
-
-/// Builds the pinned uniffi-bindgen (its own nested workspace and lockfile) once per run. Its
-/// target dir is never this run's (no contention on the build directory lock): the shared one
-/// that `scripts/setup-bindings-toolchains.sh bindgen` prebuilt outside the repo when present,
-/// so a fresh clone only recompiles the bindgen's main.rs, else `<target>/uniffi-bindgen`.
-fn bindgen() -> PathBuf {
-    static BINDGEN: OnceLock<PathBuf> = OnceLock::new();
-    BINDGEN
-        .get_or_init(|| {
-            let shared = toolchain_cache().join("uniffi-bindgen-target");
-            let target = if shared.is_dir() {
-                shared
-            } else {
-                target_tmp()
-                    .parent()
-                    .expect("CARGO_TARGET_TMPDIR has a parent")
-                    .join("uniffi-bindgen")
-            };
-            let manifest = bindings_dir().join("uniffi-bindgen/Cargo.toml");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-            run_step(
-                "build pinned uniffi-bindgen",
-                &cargo,
-                &[
-                    "build",
-                    "--locked",
-                    "--quiet",
-                    "--manifest-path",
-                    manifest.to_str().unwrap(),
-                    "--target-dir",
-                    target.to_str().unwrap(),
-                ],
-                &repo_dir(),
-                &[],
-            );
-            let bin = target.join("debug/uniffi-bindgen");
-            assert!(bin.is_file(), "{} missing after build", bin.display());
-            bin
-        })
-        .clone()
-}
-
-/// Fresh work directory for one language: `<target>/tmp/outreach-ffi-bindings/<language>`.
-fn work_dir(language: &str) -> PathBuf {
-    let dir = target_tmp().join("outreach-ffi-bindings").join(language);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("clean {}: {e}", dir.display()));
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Generates `language` bindings from the cdylib into `out`.
-fn generate(language: &str, out: &Path) {
-    let lib = cdylib();
-    run_step(
-        &format!("uniffi-bindgen generate --language {language}"),
-        bindgen().to_str().unwrap(),
-        &[
-            "generate",
-            lib.to_str().unwrap(),
-            "--language",
-            language,
-            "--no-format",
-            "--metadata-no-deps",
-            "--out-dir",
-            out.to_str().unwrap(),
-        ],
-        &repo_dir(),
-        &[],
-    );
-}
-
-fn copy_cdylib_into(dir: &Path) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let dest = dir.join("liboutreach_ffi.so");
-    std::fs::copy(cdylib(), &dest).unwrap();
-    dest
-}
-
-/// Returns the first number following `marker` in `text` (e.g. "Tests run: 6").
-fn count_after(text: &str, marker: &str) -> Option<u32> {
-    let rest = &text[text.find(marker)? + marker.len()..];
-    let digits: String = rest
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
 }
 
 /// A hub on loopback plus a registered lead store for one foreign suite (see the module docs).
@@ -360,12 +161,6 @@ fn rand_byte() -> u8 {
     b[0]
 }
 
-fn toolchain_cache() -> PathBuf {
-    std::env::var_os("OUTREACH_TOOLCHAIN_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/outreach-toolchains"))
-}
-
 fn kotlin_toolchain() -> Result<(), String> {
     for tool in ["java", "mvn"] {
         if !on_path(tool) {
@@ -390,13 +185,13 @@ fn kotlin_toolchain() -> Result<(), String> {
 #[test]
 fn kotlin_jvm_bindings() {
     if !toolchain_ready(
-        "Kotlin",
+        "Kotlin bindings",
         kotlin_toolchain(),
         "setup-bindings-toolchains.sh kotlin",
     ) {
         return;
     }
-    let work = work_dir("kotlin");
+    let work = work_dir("outreach-ffi-bindings", "kotlin");
     let generated = work.join("generated");
     generate("kotlin", &generated);
     let lib_dir = work.join("lib");
@@ -459,13 +254,13 @@ fn swift_toolchain() -> Result<(), String> {
 #[test]
 fn swift_linux_bindings() {
     if !toolchain_ready(
-        "Swift",
+        "Swift bindings",
         swift_toolchain(),
         "setup-bindings-toolchains.sh swift",
     ) {
         return;
     }
-    let work = work_dir("swift");
+    let work = work_dir("outreach-ffi-bindings", "swift");
     let generated = work.join("generated");
     generate("swift", &generated);
     let lib_dir = work.join("lib");
@@ -579,13 +374,13 @@ fn python_toolchain() -> Result<(), String> {
 #[test]
 fn python_bindings() {
     if !toolchain_ready(
-        "Python",
+        "Python bindings",
         python_toolchain(),
         "setup-bindings-toolchains.sh python",
     ) {
         return;
     }
-    let work = work_dir("python");
+    let work = work_dir("outreach-ffi-bindings", "python");
     let generated = work.join("generated");
     generate("python", &generated);
     // The generated module loads liboutreach_ffi.so from its own directory.

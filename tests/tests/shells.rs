@@ -16,164 +16,13 @@
 //!
 //!   cargo test -p outreach-tests --test shells -- --nocapture
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::process::Command;
 
 const SWIFT_SCRIPT: &str = "swift-chroot.sh";
-/// Upper bound for one compile-or-run step (killed with its process group after it).
-const STEP_TIMEOUT_SECS: u32 = 900;
-
-fn repo_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
-}
-
-fn target_tmp() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-}
-
-fn strict() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-        || std::env::var("OUTREACH_REQUIRE_BINDINGS").is_ok_and(|v| v == "1")
-}
-
-fn toolchain_ready(what: &str, check: Result<(), String>, script: &str) -> bool {
-    match check {
-        Ok(()) => true,
-        Err(why) if strict() => panic!(
-            "{what} toolchain missing: {why}; run scripts/{script} \
-             (failing because CI=true or OUTREACH_REQUIRE_BINDINGS=1)"
-        ),
-        Err(why) => {
-            let _ = writeln!(std::io::stderr(), "{what}: skipped: {why}, run scripts/{script}");
-            false
-        }
-    }
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "--- stdout ---\n{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// Runs `program` under coreutils `timeout`, panicking with its output on failure.
-fn run_step(what: &str, program: &str, args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new("timeout");
-    cmd.args(["-k", "10", &STEP_TIMEOUT_SECS.to_string(), program]).args(args).current_dir(cwd);
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let started = std::time::Instant::now();
-    let output = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot start `{program}`: {e}"));
-    let secs = started.elapsed().as_secs_f32();
-    if !output.status.success() {
-        panic!(
-            "{what} FAILED ({}, after {secs:.1} s)\ncommand: {program} {}\n{}",
-            output.status,
-            args.join(" "),
-            show(&output)
-        );
-    }
-    println!("{what}: ok in {secs:.1} s\n{}", show(&output));
-    output
-}
-
-/// The cdylib of the outreach-ffi dev-dependency, built by this run next to this test binary.
-fn cdylib() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let lib = exe.parent().expect("test exe has a directory").join("liboutreach_ffi.so");
-    assert!(lib.is_file(), "{} not found: expected cargo to build outreach-ffi's cdylib for this test", lib.display());
-    lib
-}
-
-fn toolchain_cache() -> PathBuf {
-    std::env::var_os("OUTREACH_TOOLCHAIN_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/outreach-toolchains"))
-}
-
-/// The pinned bindgen, built once per run into the shared prebuilt target dir when present
-/// (never this run's own target dir: cargo test holds its lock).
-fn bindgen() -> PathBuf {
-    static BINDGEN: OnceLock<PathBuf> = OnceLock::new();
-    BINDGEN
-        .get_or_init(|| {
-            let shared = toolchain_cache().join("uniffi-bindgen-target");
-            let target = if shared.is_dir() {
-                shared
-            } else {
-                target_tmp().parent().expect("CARGO_TARGET_TMPDIR has a parent").join("uniffi-bindgen")
-            };
-            let manifest = repo_dir().join("bindings/uniffi-bindgen/Cargo.toml");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-            run_step(
-                "build pinned uniffi-bindgen",
-                &cargo,
-                &[
-                    "build",
-                    "--locked",
-                    "--quiet",
-                    "--manifest-path",
-                    manifest.to_str().unwrap(),
-                    "--target-dir",
-                    target.to_str().unwrap(),
-                ],
-                &repo_dir(),
-                &[],
-            );
-            target.join("debug/uniffi-bindgen")
-        })
-        .clone()
-}
-
-fn work_dir(name: &str) -> PathBuf {
-    let dir = target_tmp().join("outreach-shells").join(name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("clean {}: {e}", dir.display()));
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn generate(language: &str, out: &Path) {
-    let lib = cdylib();
-    run_step(
-        &format!("uniffi-bindgen generate --language {language}"),
-        bindgen().to_str().unwrap(),
-        &[
-            "generate",
-            lib.to_str().unwrap(),
-            "--language",
-            language,
-            "--no-format",
-            "--metadata-no-deps",
-            "--out-dir",
-            out.to_str().unwrap(),
-        ],
-        &repo_dir(),
-        &[],
-    );
-}
-
-fn copy_cdylib_into(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::copy(cdylib(), dir.join("liboutreach_ffi.so")).unwrap();
-}
-
-fn count_after(text: &str, marker: &str) -> Option<u32> {
-    let rest = &text[text.find(marker)? + marker.len()..];
-    let digits: String = rest.trim_start().chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
+#[path = "../../bindings/tests/support/harness.rs"]
+mod harness;
+use harness::*;
 
 fn kotlin_toolchain() -> Result<(), String> {
     for tool in ["java", "mvn"] {
@@ -197,7 +46,7 @@ fn android_logic_on_the_jvm() {
     if !toolchain_ready("android/logic (Kotlin/JVM)", kotlin_toolchain(), "setup-bindings-toolchains.sh kotlin") {
         return;
     }
-    let work = work_dir("android-logic");
+    let work = work_dir("outreach-shells", "android-logic");
     let generated = work.join("generated");
     generate("kotlin", &generated);
     let lib_dir = work.join("lib");
@@ -251,7 +100,7 @@ fn ios_outreach_core_on_linux() {
     if !toolchain_ready("ios/OutreachKit OutreachCore (Swift)", swift_toolchain(), "setup-bindings-toolchains.sh swift") {
         return;
     }
-    let work = work_dir("ios-core");
+    let work = work_dir("outreach-shells", "ios-core");
     let generated = work.join("generated");
     generate("swift", &generated);
     let lib_dir = work.join("lib");
