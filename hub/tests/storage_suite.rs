@@ -92,6 +92,7 @@ async fn push_pull_round_trip_with_paging_and_resume(h: Harness) {
                 opened.push(open_chunk(chunk, key, &member.keys.public()).unwrap().to_vec());
             }
             PullEntry::Revocation { .. } => panic!("no revocation happened"),
+            PullEntry::Shred { .. } => panic!("no shred happened"),
         }
     }
     let expected: Vec<Vec<u8>> = (0..23)
@@ -169,7 +170,7 @@ async fn revoke(h: &Harness, team: &Team, target: &Dev, remaining: &[&Dev]) -> (
         .iter()
         .map(|d| wrap_team_key(&new_key, team.id, &d.keys.public(), &team.lead.keys).unwrap())
         .collect();
-    let req = RevokeRequest { device_id: target.keys.device_id(), epoch: new_key.epoch(), team_keys };
+    let req = RevokeRequest { device_id: target.keys.device_id(), epoch: new_key.epoch(), team_keys, recipient_kx: vec![], wipe: None };
     let reply = h.signed(team.id, &team.lead, paths::REVOKE, &req).await;
     (new_key, reply)
 }
@@ -330,6 +331,8 @@ async fn members_cannot_invite_or_revoke(h: Harness) {
         device_id: team.lead.keys.device_id(),
         epoch: 1,
         team_keys: vec![wrap_team_key(&new_key, team.id, &member.keys.public(), &member.keys).unwrap()],
+        recipient_kx: vec![],
+        wipe: None,
     };
     h.unchanged(async { refused(h.signed(team.id, &member, paths::REVOKE, &revoke).await, ErrorCode::Forbidden) }).await;
     // A lead's invite with an expiry in the past or too far ahead.
@@ -393,12 +396,12 @@ async fn revocation_with_wrong_key_set_is_refused(h: Harness) {
     let mut keys: Vec<WrappedTeamKey> =
         [&team.lead, &stays].iter().map(|d| wrap_team_key(&new_key, team.id, &d.keys.public(), &team.lead.keys).unwrap()).collect();
     keys[1] = wrap_team_key(&new_key, team.id, &stays.keys.public(), &stays.keys).unwrap();
-    let req = RevokeRequest { device_id: lost.keys.device_id(), epoch: 1, team_keys: keys };
+    let req = RevokeRequest { device_id: lost.keys.device_id(), epoch: 1, team_keys: keys, recipient_kx: vec![], wipe: None };
     h.unchanged(async { refused(h.signed(team.id, &team.lead, paths::REVOKE, &req).await, ErrorCode::BadWrappedKey) }).await;
     // Skipping an epoch.
     let skip = TeamKey::generate(2);
     let keys = [&team.lead, &stays].iter().map(|d| wrap_team_key(&skip, team.id, &d.keys.public(), &team.lead.keys).unwrap()).collect();
-    let req = RevokeRequest { device_id: lost.keys.device_id(), epoch: 2, team_keys: keys };
+    let req = RevokeRequest { device_id: lost.keys.device_id(), epoch: 2, team_keys: keys, recipient_kx: vec![], wipe: None };
     h.unchanged(async { refused(h.signed(team.id, &team.lead, paths::REVOKE, &req).await, ErrorCode::EpochMismatch) }).await;
     // Revoking itself, or an unknown device.
     h.unchanged(async { refused(revoke(&h, &team, &team.lead, &[&stays, &lost]).await.1, ErrorCode::BadRequest) }).await;

@@ -31,6 +31,7 @@ pub mod ids;
 pub mod invite;
 pub mod keys;
 pub mod messages;
+pub mod orders;
 pub mod seal;
 pub mod wrap;
 

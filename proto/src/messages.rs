@@ -13,6 +13,7 @@ use crate::ids::{ChunkHash, DeviceId, KeyId, TeamId, TokenHash};
 use crate::invite::SealedInvitePackage;
 use crate::keys::{DeviceKeys, DevicePublicKeys};
 use crate::seal::SealedChunk;
+use crate::orders::{ShredOrder, WipeOrder};
 use crate::wrap::{WrappedDocKey, WrappedTeamKey};
 
 /// Endpoint paths. All are `POST` except [`paths::HEALTH`].
@@ -31,10 +32,16 @@ pub mod paths {
     pub const DEVICES: &str = "/v1/devices";
     /// Revoke a device and rotate the team key (lead only).
     pub const REVOKE: &str = "/v1/revoke";
+    /// Crypto-shred documents and rotate the team key (lead only).
+    pub const SHRED: &str = "/v1/shred";
+    /// Every shred order after a sequence number (asked first on every sync).
+    pub const SHREDS: &str = "/v1/shreds";
+    /// Replace the requesting device's X25519 agreement public key.
+    pub const REKEY: &str = "/v1/rekey";
     /// Liveness check (`GET`, no body, no authentication).
     pub const HEALTH: &str = "/v1/health";
     /// Every endpoint path.
-    pub const ALL: &[&str] = &[CREATE_TEAM, CREATE_INVITE, ENROL, PUSH, PULL, DEVICES, REVOKE, HEALTH];
+    pub const ALL: &[&str] = &[CREATE_TEAM, CREATE_INVITE, ENROL, PUSH, PULL, DEVICES, REVOKE, SHRED, SHREDS, REKEY, HEALTH];
 }
 
 /// A device's role in its team.
@@ -162,12 +169,16 @@ pub struct ErrorDetail {
     pub code: ErrorCode,
     /// Short explanation for logs and operators; never contains payload contents.
     pub message: String,
+    /// With [`ErrorCode::Revoked`]: the lead's order to wipe the requesting device, if one
+    /// was given with its revocation. The device verifies it before obeying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wipe: Option<WipeOrder>,
 }
 
 impl ErrorBody {
     /// Build an error body.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ErrorBody { error: ErrorDetail { code, message: message.into() } }
+        ErrorBody { error: ErrorDetail { code, message: message.into(), wipe: None } }
     }
 }
 
@@ -312,6 +323,8 @@ pub enum PushStatus {
     Stored,
     /// Already held (same content hash, or same key id and epoch with identical contents).
     Duplicate,
+    /// Dropped: its document was crypto-shredded. The client deletes its copy.
+    Discarded,
 }
 
 /// Outcome of one pushed chunk, in request order.
@@ -395,6 +408,12 @@ pub enum PullEntry {
         /// New epoch.
         epoch: u64,
     },
+    /// Documents were crypto-shredded and the team moved to `order.epoch` (the same orders
+    /// are also listed by `shreds`, which clients ask first).
+    Shred {
+        /// The lead's signed order.
+        order: ShredOrder,
+    },
 }
 
 /// Reply to `pull`.
@@ -449,6 +468,95 @@ pub struct RevokeRequest {
     pub epoch: u64,
     /// New team key for each remaining device, signed by the requester.
     pub team_keys: Vec<WrappedTeamKey>,
+    /// The agreement key each wrapping was made for; the hub refuses the rotation
+    /// ([`ErrorCode::Conflict`]) if a device has re-keyed since (refresh the directory and retry).
+    #[serde(default)]
+    pub recipient_kx: Vec<RecipientKx>,
+    /// Optional order that the revoked device wipe itself at its next contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wipe: Option<WipeOrder>,
+}
+
+/// The agreement public key a team-key wrapping was made for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientKx {
+    /// Recipient device.
+    pub device_id: DeviceId,
+    /// Its X25519 public key as the lead saw it in the directory.
+    #[serde(with = "crate::encoding::b64_array")]
+    pub kx_pub: [u8; 32],
+}
+
+/// `POST /v1/shred` (signed, lead only; the requester must be `order.issued_by`): delete the
+/// ciphertext and wrapped keys of `order.doc_ids`, refuse them from now on, and move the team
+/// to `order.epoch` (current + 1) with the new team key wrapped for every non-revoked device.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShredRequest {
+    /// The signed order.
+    pub order: ShredOrder,
+    /// New team key for each remaining device, signed by the requester.
+    pub team_keys: Vec<WrappedTeamKey>,
+    /// The agreement key each wrapping was made for (as in [`RevokeRequest::recipient_kx`]).
+    #[serde(default)]
+    pub recipient_kx: Vec<RecipientKx>,
+}
+
+/// Reply to `shred`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShredResponse {
+    /// New epoch.
+    pub epoch: u64,
+    /// Sequence number of the shred item.
+    pub seq: u64,
+    /// Chunks deleted from the hub.
+    pub chunks_deleted: u64,
+    /// Wrapped document keys deleted from the hub.
+    pub keys_deleted: u64,
+}
+
+/// `POST /v1/shreds` (signed): every shred order with a sequence number greater than `since`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShredsRequest {
+    /// Sequence number after which to list (the device's pull cursor; 0 for all).
+    pub since: u64,
+}
+
+/// One shred order in the team's sequence, with the requester's wrapping of its new team key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShredNotice {
+    /// Position in the team sequence.
+    pub seq: u64,
+    /// When the hub received it, ms since the Unix epoch.
+    pub received_ms: i64,
+    /// The lead's signed order.
+    pub order: ShredOrder,
+    /// The team key of `order.epoch` wrapped for the requesting device (none if it was not a
+    /// member then).
+    pub team_key: Option<WrappedTeamKey>,
+}
+
+/// Reply to `shreds`, in sequence order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShredsResponse {
+    /// The orders.
+    pub shreds: Vec<ShredNotice>,
+}
+
+/// `POST /v1/rekey` (signed): replace the requesting device's agreement public key (devices
+/// re-key after a shred so that no old team-key wrapping can be opened any more).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RekeyRequest {
+    /// New X25519 public key.
+    #[serde(with = "crate::encoding::b64_array")]
+    pub kx_pub: [u8; 32],
+}
+
+/// Reply to `rekey`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RekeyResponse {
+    /// The key now registered.
+    #[serde(with = "crate::encoding::b64_array")]
+    pub kx_pub: [u8; 32],
 }
 
 /// Reply to `revoke`.

@@ -120,6 +120,15 @@ pub const MIGRATIONS: &[&str] = &[
         received_ms INTEGER NOT NULL);
     CREATE INDEX sync_waiting_key ON sync_waiting(key_id, seq);
     "#,
+    // v5: privacy operations. One section per concern; each says what its tables hold.
+    r#"
+    -- erasure (crypto-shredding)
+    -- sealed person-linked fields
+    -- audit chain
+    -- retention
+    -- device loss
+    -- consent, disclosure and the lead's review
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -269,6 +269,9 @@ impl Store {
                         params![device_id.to_hex(), item.received_ms],
                     )?;
                 }
+                // Shred orders are applied before anything else by the `shreds` step that
+                // starts every sync; their place in the sequence needs no further work here.
+                PullEntry::Shred { .. } => {}
             }
         }
 

@@ -430,7 +430,7 @@ impl Store {
         for d in dir.devices.iter().filter(|d| d.revoked_ms.is_none() && d.device_id != target) {
             wrapped.push(wrap_team_key(&key, id.team_id, &d.keys, &id.keys).map_err(|e| Error::Crypto(format!("wrap team key: {e}")))?);
         }
-        let req = outreach_proto::messages::RevokeRequest { device_id: target, epoch, team_keys: wrapped };
+        let req = outreach_proto::messages::RevokeRequest { device_id: target, epoch, team_keys: wrapped, recipient_kx: vec![], wipe: None };
         let _: outreach_proto::messages::RevokeResponse = signed(transport, id, paths::REVOKE, &req)?;
         let team_id = id.team_id;
         let t = self.conn.transaction()?;
