@@ -21,9 +21,11 @@ use outreach_proto::invite::MAX_SEALED_PACKAGE_BYTES;
 use outreach_proto::messages::{
     paths, CreateInviteRequest, CreateInviteResponse, CreateTeamRequest, CreateTeamResponse, DeviceInfo,
     DeviceRegistration, DevicesRequest, DevicesResponse, EnrolRequest, EnrolResponse, ErrorCode, HealthResponse,
-    PullRequest, PushRequest, RevokeRequest, RevokeResponse, Role, MAX_INVITE_LIFETIME_MS,
+    PullRequest, PushRequest, RekeyRequest, RekeyResponse, RevokeRequest, RevokeResponse, Role, ShredRequest,
+    ShredsRequest, ShredsResponse, MAX_INVITE_LIFETIME_MS,
 };
-use outreach_proto::wrap::WRAPPED_KEY_LEN;
+use outreach_proto::keys::is_usable_kx_public;
+use outreach_proto::wrap::{WrappedTeamKey, WRAPPED_KEY_LEN};
 use outreach_proto::{AuthError, DecodeError, MAX_BODY_BYTES, MAX_DEVICE_NAME_BYTES, PROTOCOL_VERSION};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -32,7 +34,7 @@ use sha2::{Digest, Sha256};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::ratelimit::{RateLimit, RateLimiter};
-use crate::storage::{check_active, check_lead, AuthStamp, ChunkRecord, NewDevice, NewInvite, NewTeam, Storage};
+use crate::storage::{check_active, check_lead, AuthStamp, ChunkRecord, NewDevice, NewInvite, NewTeam, Rotation, Storage};
 
 /// Most chunks plus document keys in one push.
 pub const MAX_PUSH_ITEMS: usize = 1000;
@@ -82,6 +84,9 @@ pub fn router(state: Arc<HubState>) -> Router {
         .route(paths::PULL, post(pull))
         .route(paths::DEVICES, post(devices))
         .route(paths::REVOKE, post(revoke))
+        .route(paths::SHRED, post(shred))
+        .route(paths::SHREDS, post(shreds))
+        .route(paths::REKEY, post(rekey))
         .fallback(|| async { ApiError::new(ErrorCode::NoSuchEndpoint, "no such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed") })
         .layer(middleware::from_fn(log_requests))
@@ -205,7 +210,10 @@ async fn authenticate<T: DeserializeOwned>(state: &HubState, path: &'static str,
     let req = SignedRequest::from_json(bytes).map_err(decode_error)?;
     let now_ms = state.clock.now_ms();
     req.check_envelope(path, now_ms).map_err(auth_error)?;
-    let device = check_active(state.store.device(req.team_id, req.device_id).await?)?;
+    let device = match state.store.device(req.team_id, req.device_id).await? {
+        Some(d) if d.revoked_ms.is_some() => return Err(revoked(state, &req, &d).await),
+        other => check_active(other)?,
+    };
     req.verify_signature(&device.keys).map_err(auth_error)?;
     if !state.device_limiter.allow(&(req.team_id, req.device_id), Instant::now()) {
         return Err(ApiError::new(ErrorCode::RateLimited, "too many requests from this device; retry later"));
@@ -213,6 +221,35 @@ async fn authenticate<T: DeserializeOwned>(state: &HubState, path: &'static str,
     let payload = req.payload::<T>().map_err(decode_error)?;
     let stamp = AuthStamp { team_id: req.team_id, device_id: req.device_id, nonce: req.nonce, ts_ms: req.ts_ms, now_ms };
     Ok(Authed { stamp, device, payload })
+}
+
+/// The refusal for a revoked device. Only when the request really comes from that device (its
+/// signature verifies with the revoked device's key) does it carry the wipe order stored with
+/// the revocation; anyone else naming the device gets the plain refusal.
+async fn revoked(state: &HubState, req: &SignedRequest, device: &DeviceInfo) -> ApiError {
+    let plain = ApiError::new(ErrorCode::Revoked, "device revoked");
+    if req.verify_signature(&device.keys).is_err() {
+        return plain;
+    }
+    match state.store.wipe_order(req.team_id, req.device_id).await {
+        Ok(Some(order)) if order.device_id == req.device_id && order.team_id == req.team_id => ApiError::revoked_with_wipe(order),
+        Ok(_) => plain,
+        // Not a plain `revoked`: the device would stop asking and never get its order.
+        Err(e) => e.into(),
+    }
+}
+
+/// Check the shape and signature of every team-key wrapping of a rotation (made and signed by
+/// the requesting lead); storage then checks the set of recipients.
+fn check_wrappings(team_id: &TeamId, lead: &DeviceInfo, keys: &[WrappedTeamKey]) -> Result<(), ApiError> {
+    for key in keys {
+        if key.ciphertext.len() != WRAPPED_KEY_LEN {
+            return Err(ApiError::new(ErrorCode::BadWrappedKey, "wrapped team key has the wrong length"));
+        }
+        key.verify_signature(team_id, &lead.keys)
+            .map_err(|_| ApiError::new(ErrorCode::BadWrappedKey, "wrapped team key signature does not verify"))?;
+    }
+    Ok(())
 }
 
 async fn health() -> Response {
@@ -357,15 +394,65 @@ async fn revoke(State(state): State<Arc<HubState>>, headers: HeaderMap, body: Bo
             let Authed { stamp, device, payload: req } = authenticate::<RevokeRequest>(&state, paths::REVOKE, &bytes).await?;
             // Refuse non-leads before spending time on signatures (storage re-checks).
             check_lead(&device)?;
-            for key in &req.team_keys {
-                if key.ciphertext.len() != WRAPPED_KEY_LEN {
-                    return Err(ApiError::new(ErrorCode::BadWrappedKey, "wrapped team key has the wrong length"));
+            if let Some(wipe) = &req.wipe {
+                if wipe.device_id != req.device_id || wipe.verify(&stamp.team_id, &device.keys).is_err() {
+                    return Err(ApiError::new(
+                        ErrorCode::BadRequest,
+                        "wipe order must be signed by the requesting lead for this team and name the revoked device",
+                    ));
                 }
-                key.verify_signature(&stamp.team_id, &device.keys)
-                    .map_err(|_| ApiError::new(ErrorCode::BadWrappedKey, "wrapped team key signature does not verify"))?;
             }
-            let seq = state.store.revoke(stamp, req.device_id, req.epoch, req.team_keys).await?;
+            check_wrappings(&stamp.team_id, &device, &req.team_keys)?;
+            let rotation = Rotation { new_epoch: req.epoch, keys: req.team_keys, recipient_kx: req.recipient_kx };
+            let seq = state.store.revoke(stamp, req.device_id, rotation, req.wipe).await?;
             Ok(RevokeResponse { epoch: req.epoch, seq })
+        }
+        .await,
+    )
+}
+
+async fn shred(State(state): State<Arc<HubState>>, headers: HeaderMap, body: Body) -> Response {
+    reply(
+        async {
+            let bytes = read_body(&headers, body).await?;
+            let Authed { stamp, device, payload: req } = authenticate::<ShredRequest>(&state, paths::SHRED, &bytes).await?;
+            drop(bytes);
+            check_lead(&device)?;
+            req.order.verify(&stamp.team_id, &device.keys).map_err(|_| {
+                ApiError::new(
+                    ErrorCode::BadRequest,
+                    "shred order must be signed by the requesting lead for this team and name 1 to 10000 distinct documents",
+                )
+            })?;
+            check_wrappings(&stamp.team_id, &device, &req.team_keys)?;
+            let rotation = Rotation { new_epoch: req.order.epoch, keys: req.team_keys, recipient_kx: req.recipient_kx };
+            Ok(state.store.shred(stamp, req.order, rotation).await?)
+        }
+        .await,
+    )
+}
+
+async fn shreds(State(state): State<Arc<HubState>>, headers: HeaderMap, body: Body) -> Response {
+    reply(
+        async {
+            let bytes = read_body(&headers, body).await?;
+            let Authed { stamp, payload: req, .. } = authenticate::<ShredsRequest>(&state, paths::SHREDS, &bytes).await?;
+            Ok(ShredsResponse { shreds: state.store.shreds(stamp, req.since).await? })
+        }
+        .await,
+    )
+}
+
+async fn rekey(State(state): State<Arc<HubState>>, headers: HeaderMap, body: Body) -> Response {
+    reply(
+        async {
+            let bytes = read_body(&headers, body).await?;
+            let Authed { stamp, payload: req, .. } = authenticate::<RekeyRequest>(&state, paths::REKEY, &bytes).await?;
+            if !is_usable_kx_public(&req.kx_pub) {
+                return Err(ApiError::new(ErrorCode::BadRequest, "agreement key is all-zero or of small order"));
+            }
+            state.store.rekey(stamp, req.kx_pub).await?;
+            Ok(RekeyResponse { kx_pub: req.kx_pub })
         }
         .await,
     )

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use outreach_proto::messages::{ErrorBody, ErrorCode};
+use outreach_proto::orders::WipeOrder;
 
 use crate::storage::StoreError;
 
@@ -16,17 +17,25 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// Short fixed explanation. Never contains request contents.
     pub message: Cow<'static, str>,
+    /// With [`ErrorCode::Revoked`] only, answering the revoked device's own signed request:
+    /// the lead's order that it wipe itself.
+    pub wipe: Option<Box<WipeOrder>>,
 }
 
 impl ApiError {
     /// Build an error with a static message.
     pub fn new(code: ErrorCode, message: &'static str) -> Self {
-        ApiError { code, message: Cow::Borrowed(message) }
+        ApiError { code, message: Cow::Borrowed(message), wipe: None }
     }
 
     /// Build an error with a formatted message (callers must not format request contents in).
     pub fn owned(code: ErrorCode, message: String) -> Self {
-        ApiError { code, message: Cow::Owned(message) }
+        ApiError { code, message: Cow::Owned(message), wipe: None }
+    }
+
+    /// The `revoked` refusal carrying the lead's wipe order for the requesting device.
+    pub fn revoked_with_wipe(order: WipeOrder) -> Self {
+        ApiError { code: ErrorCode::Revoked, message: Cow::Borrowed("device revoked"), wipe: Some(Box::new(order)) }
     }
 }
 
@@ -52,7 +61,8 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = ErrorBody::new(self.code, self.message.into_owned());
+        let mut body = ErrorBody::new(self.code, self.message.into_owned());
+        body.error.wipe = self.wipe.map(|w| *w);
         (status, axum::Json(body)).into_response()
     }
 }

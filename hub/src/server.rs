@@ -202,6 +202,10 @@ pub async fn start_with_storage(config: HubConfig, store: Arc<dyn Storage>, cloc
             if let Err(e) = store.prune_nonces(nonce_cutoff(clock.now_ms())).await {
                 tracing::warn!(error = %e, "could not prune old request nonces");
             }
+            // An expired invite's sealed package holds a team key: drop it within a minute.
+            if let Err(e) = store.prune_invites(clock.now_ms()).await {
+                tracing::warn!(error = %e, "could not drop expired invite packages");
+            }
         }
     });
 

@@ -12,6 +12,13 @@ use zeroize::Zeroizing;
 use crate::error::CryptoError;
 use crate::ids::DeviceId;
 
+/// Whether `kx_pub` is an X25519 public key a team key can safely be wrapped for: an exchange
+/// with it must be contributory, which refuses the all-zero key and every other small-order
+/// point (a wrapping for such a key would be sealed under a key anyone can compute).
+pub fn is_usable_kx_public(kx_pub: &[u8; 32]) -> bool {
+    StaticSecret::random_from_rng(rand::rngs::OsRng).diffie_hellman(&XPublicKey::from(*kx_pub)).was_contributory()
+}
+
 /// A device's secret identity: an Ed25519 signing key and an X25519 key-agreement key.
 ///
 /// Generated once on the device and kept in its encrypted store; only the public half
@@ -184,6 +191,23 @@ impl fmt::Debug for DocKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_order_agreement_keys_are_not_usable() {
+        assert!(is_usable_kx_public(&DeviceKeys::generate().public().kx_pub));
+        assert!(!is_usable_kx_public(&[0u8; 32]));
+        let mut one = [0u8; 32];
+        one[0] = 1; // the point of order 4 (u = 1)
+        assert!(!is_usable_kx_public(&one));
+        // u = p - 1 (order 2 on the twist side) and u = p (non-canonical zero).
+        let mut p_minus_1 = [0xffu8; 32];
+        p_minus_1[0] = 0xec;
+        p_minus_1[31] = 0x7f;
+        assert!(!is_usable_kx_public(&p_minus_1));
+        let mut p = p_minus_1;
+        p[0] = 0xed;
+        assert!(!is_usable_kx_public(&p));
+    }
 
     #[test]
     fn debug_never_prints_secrets() {

@@ -2,7 +2,9 @@
 //!
 //! The hub stores only opaque team/document ids, chunk hashes, sizes, times, device ids,
 //! public keys, names, roles and revocation times, wrapped keys, invite token hashes with
-//! expiry and sealed packages, request nonces (for replay protection) and ciphertext.
+//! expiry and (until used or expired) sealed packages, request nonces (for replay
+//! protection), ciphertext, the leads' signed shred orders with the ids of the documents they
+//! shredded (tombstones), and signed wipe orders for revoked devices.
 //!
 //! Every authenticated operation runs in one transaction that first re-checks the device
 //! (it may have been revoked since the signature was checked) and records the request nonce;
@@ -20,8 +22,10 @@ use async_trait::async_trait;
 use outreach_proto::ids::{ChunkHash, DeviceId, DocId, TeamId, TokenHash};
 use outreach_proto::invite::SealedInvitePackage;
 use outreach_proto::messages::{
-    DeviceInfo, ErrorCode, PullEntry, PullItem, PullResponse, PushResponse, Role,
+    DeviceInfo, ErrorCode, PullEntry, PullItem, PullResponse, PushResponse, RecipientKx, Role, ShredNotice,
+    ShredResponse,
 };
+use outreach_proto::orders::{ShredOrder, WipeOrder};
 use outreach_proto::seal::SealedChunk;
 use outreach_proto::wrap::{WrappedDocKey, WrappedTeamKey};
 use outreach_proto::MAX_CLOCK_SKEW_MS;
@@ -155,6 +159,9 @@ pub(crate) enum ItemKind {
     DocKey = 2,
     TeamKey = 3,
     Revocation = 4,
+    /// A lead's shred order; `body` is its JSON, `hash` the SHA-256 of that JSON (for
+    /// idempotent retries), `epoch` the epoch it starts, `device_id` the issuing lead.
+    Shred = 5,
 }
 
 /// The columns of one new item of the team sequence. Which columns each kind fills is
@@ -218,6 +225,19 @@ impl<'a> NewItem<'a> {
             epoch: Some(epoch),
             device_id: Some(&target.0),
             body: None,
+        }
+    }
+
+    /// `body` is [`json_column`] of `order`; `digest` is [`order_digest`] of `body`.
+    pub(crate) fn shred(order: &'a ShredOrder, epoch: i64, body: &'a [u8], digest: &'a [u8]) -> Self {
+        NewItem {
+            kind: ItemKind::Shred,
+            doc_id: None,
+            hash: Some(digest),
+            key_id: None,
+            epoch: Some(epoch),
+            device_id: Some(&order.issued_by.0),
+            body: Some(body),
         }
     }
 
@@ -290,6 +310,7 @@ impl ItemRow {
                     .map_err(|_| corrupt("revoked device id"))?,
                 epoch: to_u64(self.epoch.unwrap_or(-1), "epoch")?,
             },
+            k if k == ItemKind::Shred as i64 => PullEntry::Shred { order: decode_order(body()?)? },
             _ => return Err(corrupt("item kind")),
         };
         Ok(PullItem { seq: to_u64(self.seq, "seq")?, received_ms: self.received_ms, entry })
@@ -318,6 +339,65 @@ pub(crate) fn build_page(rows: Vec<ItemRow>, cursor: u64, limit: usize, max_byte
 /// Budget of item bytes in one pull page: leaves room under the body limit for JSON and
 /// base64 overhead (base64 grows bytes by 4/3).
 pub const PULL_PAGE_BYTES: usize = outreach_proto::MAX_BODY_BYTES / 2;
+
+/// SHA-256 of a stored shred order's JSON: finds a retried order.
+pub(crate) fn order_digest(body: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(body).to_vec()
+}
+
+fn decode_order(body: &[u8]) -> Result<ShredOrder, StoreError> {
+    serde_json::from_slice(body).map_err(|_| corrupt("shred order"))
+}
+
+/// A stored shred item with the requester's wrapping of its epoch's team key, as read back
+/// for `shreds`.
+pub(crate) struct ShredRow {
+    pub seq: i64,
+    pub received_ms: i64,
+    pub body: Vec<u8>,
+    pub team_key: Option<Vec<u8>>,
+}
+
+/// Most shred orders one `shreds` reply lists (see [`shred_page`]).
+pub const MAX_SHREDS_PER_REPLY: usize = 100;
+
+/// Turn shred rows (in sequence order, fetched with `LIMIT MAX_SHREDS_PER_REPLY`) into
+/// notices, stopping early once [`PULL_PAGE_BYTES`] of order bodies would be exceeded (always
+/// at least one). A reply cut short is followed by another call from its last `seq`.
+pub(crate) fn shred_page(rows: Vec<ShredRow>) -> Result<Vec<ShredNotice>, StoreError> {
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    for row in rows.into_iter().take(MAX_SHREDS_PER_REPLY) {
+        let size = row.body.len() + row.team_key.as_ref().map_or(0, Vec::len) + 256;
+        if !out.is_empty() && bytes + size > PULL_PAGE_BYTES {
+            break;
+        }
+        bytes += size;
+        let team_key = row
+            .team_key
+            .map(|b| serde_json::from_slice(&b).map_err(|_| corrupt("team key")))
+            .transpose()?;
+        out.push(ShredNotice {
+            seq: to_u64(row.seq, "seq")?,
+            received_ms: row.received_ms,
+            order: decode_order(&row.body)?,
+            team_key,
+        });
+    }
+    Ok(out)
+}
+
+/// The answer to a retried shred order that is already stored (under `seq`): success, with
+/// nothing deleted this time.
+pub(crate) fn shred_retry_response(order: &ShredOrder, seq: i64) -> Result<ShredResponse, StoreError> {
+    Ok(ShredResponse { epoch: order.epoch, seq: to_u64(seq, "seq")?, chunks_deleted: 0, keys_deleted: 0 })
+}
+
+/// Decode a stored wipe order.
+pub(crate) fn wipe_from_column(body: Option<Vec<u8>>) -> Result<Option<WipeOrder>, StoreError> {
+    body.map(|b| serde_json::from_slice(&b).map_err(|_| corrupt("wipe order"))).transpose()
+}
 
 /// Checks a device row found for an authenticated request.
 pub(crate) fn check_active(device: Option<DeviceInfo>) -> Result<DeviceInfo, StoreError> {
@@ -397,19 +477,28 @@ pub(crate) fn check_invite(row: Option<InviteRow>, team_id: &TeamId, now_ms: i64
     Ok((role, package))
 }
 
+/// A move of the team to a new key epoch, as carried by `revoke` and `shred`.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The new epoch (must be the current epoch plus one).
+    pub new_epoch: u64,
+    /// The new team key wrapped for every remaining device, signed by the requester (the
+    /// signatures are checked by the caller before storage is asked).
+    pub keys: Vec<WrappedTeamKey>,
+    /// The agreement key each wrapping was made for (may be empty: then not checked).
+    pub recipient_kx: Vec<RecipientKx>,
+}
+
 /// Validate a revocation against the team's devices, inside the revoking transaction.
 ///
 /// The requester must be an active lead, the target an active device of the team other than
-/// the requester, `new_epoch` must be `current_epoch + 1`, and `keys` must hold exactly one
-/// wrapping of epoch `new_epoch` for every active device except the target, each made by the
-/// requester (their signatures were checked before the transaction).
+/// the requester, and the rotation valid for the devices that remain (see [`check_rotation`]).
 pub(crate) fn check_revocation(
     devices: &[DeviceInfo],
     requester: &DeviceInfo,
     target: DeviceId,
     current_epoch: u64,
-    new_epoch: u64,
-    keys: &[WrappedTeamKey],
+    rotation: &Rotation,
 ) -> Result<(), StoreError> {
     check_lead(requester)?;
     if target == requester.device_id {
@@ -422,16 +511,52 @@ pub(crate) fn check_revocation(
     if target_row.revoked_ms.is_some() {
         return Err(StoreError::refused(ErrorCode::Revoked, "device already revoked"));
     }
+    check_rotation(devices, requester, Some(target), current_epoch, rotation)
+}
+
+/// Validate a shred against the team's devices, inside the shredding transaction: the
+/// requester must be an active lead and the order's issuer (its signature was checked by the
+/// caller), and the rotation to `order.epoch` valid for every active device.
+pub(crate) fn check_shred(
+    devices: &[DeviceInfo],
+    requester: &DeviceInfo,
+    order: &ShredOrder,
+    current_epoch: u64,
+    rotation: &Rotation,
+) -> Result<(), StoreError> {
+    check_lead(requester)?;
+    if order.issued_by != requester.device_id {
+        return Err(StoreError::refused(ErrorCode::BadRequest, "a shred order must be sent by the lead who signed it"));
+    }
+    if rotation.new_epoch != order.epoch {
+        return Err(StoreError::refused(ErrorCode::BadRequest, "team keys must be for the order's epoch"));
+    }
+    check_rotation(devices, requester, None, current_epoch, rotation)
+}
+
+/// Validate a rotation: `new_epoch` must be `current_epoch + 1`, and `keys` must hold exactly
+/// one wrapping of epoch `new_epoch` for every active device except `excluded`, each made by
+/// the requester. With `recipient_kx` given, each entry must name an active device and equal
+/// its registered agreement key (else the lead wrapped for a key the device has replaced:
+/// [`ErrorCode::Conflict`], refresh the directory and retry).
+pub(crate) fn check_rotation(
+    devices: &[DeviceInfo],
+    requester: &DeviceInfo,
+    excluded: Option<DeviceId>,
+    current_epoch: u64,
+    rotation: &Rotation,
+) -> Result<(), StoreError> {
+    let new_epoch = rotation.new_epoch;
     if Some(new_epoch) != current_epoch.checked_add(1) {
         return Err(StoreError::refused(ErrorCode::EpochMismatch, "epoch must be the current epoch plus one"));
     }
     let remaining: HashSet<DeviceId> = devices
         .iter()
-        .filter(|d| d.revoked_ms.is_none() && d.device_id != target)
+        .filter(|d| d.revoked_ms.is_none() && Some(d.device_id) != excluded)
         .map(|d| d.device_id)
         .collect();
     let mut covered = HashSet::new();
-    for key in keys {
+    for key in &rotation.keys {
         if key.epoch != new_epoch || key.wrapped_by != requester.device_id {
             return Err(StoreError::refused(ErrorCode::BadWrappedKey, "wrapped team key has the wrong epoch or wrapper"));
         }
@@ -447,6 +572,15 @@ pub(crate) fn check_revocation(
             ErrorCode::BadWrappedKey,
             "wrapped team keys must cover each remaining device exactly once",
         ));
+    }
+    for rk in &rotation.recipient_kx {
+        let current = devices.iter().find(|d| d.device_id == rk.device_id && remaining.contains(&d.device_id));
+        if current.is_none_or(|d| d.keys.kx_pub != rk.kx_pub) {
+            return Err(StoreError::refused(
+                ErrorCode::Conflict,
+                "a team key was wrapped for an agreement key the device no longer has; refresh the device list and retry",
+            ));
+        }
     }
     Ok(())
 }
@@ -489,10 +623,33 @@ pub trait Storage: Send + Sync + 'static {
     /// The team's current epoch and all its devices.
     async fn devices(&self, auth: AuthStamp) -> Result<(u64, Vec<DeviceInfo>), StoreError>;
 
-    /// Revoke `target`, move to `new_epoch`, append `keys` and a revocation item, and drop
-    /// the team's unused invites (their packages hold the old team key). Returns the
-    /// revocation's sequence number.
-    async fn revoke(&self, auth: AuthStamp, target: DeviceId, new_epoch: u64, keys: Vec<WrappedTeamKey>) -> Result<u64, StoreError>;
+    /// Revoke `target`, move to `rotation.new_epoch`, append the rotation's keys and a
+    /// revocation item, keep `wipe` (checked by the caller: signed by the requester for
+    /// `target`) for delivery to `target`, and drop the team's unused invites (their packages
+    /// hold the old team key). Returns the revocation's sequence number.
+    async fn revoke(&self, auth: AuthStamp, target: DeviceId, rotation: Rotation, wipe: Option<WipeOrder>) -> Result<u64, StoreError>;
+
+    /// Carry out a shred order (its signature checked by the caller) in one transaction:
+    /// delete every chunk and wrapped document key of `order.doc_ids`, record the ids as
+    /// tombstones (later pushes for them are discarded), move to `order.epoch` with the
+    /// rotation's keys, append a shred item, and drop unused invites. The same order sent
+    /// again answers its first outcome's epoch and seq with nothing deleted.
+    async fn shred(&self, auth: AuthStamp, order: ShredOrder, rotation: Rotation) -> Result<ShredResponse, StoreError>;
+
+    /// Shred orders with a sequence number after `since`, each with the requester's wrapping
+    /// of the team key of its epoch (see [`shred_page`] for the size bound).
+    async fn shreds(&self, auth: AuthStamp, since: u64) -> Result<Vec<ShredNotice>, StoreError>;
+
+    /// Replace the requester's X25519 agreement public key (checked by the caller).
+    async fn rekey(&self, auth: AuthStamp, kx_pub: [u8; 32]) -> Result<(), StoreError>;
+
+    /// The wipe order stored with `device_id`'s revocation, if any. Read only: handed to the
+    /// revoked device (after its request signature verified) in its `revoked` refusal.
+    async fn wipe_order(&self, team_id: TeamId, device_id: DeviceId) -> Result<Option<WipeOrder>, StoreError>;
+
+    /// Delete the sealed packages of invites that expired at or before `now_ms` (used ones
+    /// lose theirs at enrolment). The rows stay, so the token is still answered `expired`.
+    async fn prune_invites(&self, now_ms: i64) -> Result<u64, StoreError>;
 
     /// Forget nonces of requests timestamped before `cutoff_ms` (see [`nonce_cutoff`]).
     async fn prune_nonces(&self, cutoff_ms: i64) -> Result<u64, StoreError>;
@@ -552,6 +709,10 @@ mod tests {
         let (_, gone) = device(Role::Member, true);
         let devices = vec![lead.clone(), member.clone(), lost.clone(), gone.clone()];
         let good = vec![wrapping(&lead_keys, &lead, 1, team), wrapping(&lead_keys, &member, 1, team)];
+        let rot = |epoch: u64, keys: &[WrappedTeamKey]| Rotation { new_epoch: epoch, keys: keys.to_vec(), recipient_kx: vec![] };
+        let check_revocation = |devices: &[DeviceInfo], lead: &DeviceInfo, target: DeviceId, current: u64, epoch: u64, keys: &[WrappedTeamKey]| {
+            check_revocation(devices, lead, target, current, &rot(epoch, keys))
+        };
         check_revocation(&devices, &lead, lost.device_id, 0, 1, &good).unwrap();
 
         let code = |r: Result<(), StoreError>| match r {
@@ -579,6 +740,36 @@ mod tests {
         assert_eq!(code(check_revocation(&devices, &lead, lead.device_id, 0, 1, &good)), ErrorCode::BadRequest);
         assert_eq!(code(check_revocation(&devices, &lead, DeviceId([9; 16]), 0, 1, &good)), ErrorCode::NotFound);
         assert_eq!(code(check_revocation(&devices, &lead, gone.device_id, 0, 1, &good)), ErrorCode::Revoked);
+    }
+
+    #[test]
+    fn rotation_checks_the_agreement_keys_it_was_made_for() {
+        let team = TeamId::random();
+        let (lead_keys, lead) = device(Role::Lead, false);
+        let (_, member) = device(Role::Member, false);
+        let (_, gone) = device(Role::Member, true);
+        let devices = vec![lead.clone(), member.clone(), gone.clone()];
+        let keys = vec![wrapping(&lead_keys, &lead, 1, team), wrapping(&lead_keys, &member, 1, team)];
+        let kx = |d: &DeviceInfo, kx_pub: [u8; 32]| RecipientKx { device_id: d.device_id, kx_pub };
+        let rotation = |recipient_kx: Vec<RecipientKx>| Rotation { new_epoch: 1, keys: keys.clone(), recipient_kx };
+        check_rotation(&devices, &lead, None, 0, &rotation(vec![])).unwrap();
+        check_rotation(&devices, &lead, None, 0, &rotation(vec![kx(&lead, lead.keys.kx_pub), kx(&member, member.keys.kx_pub)])).unwrap();
+        let code = |r: Result<(), StoreError>| match r {
+            Err(StoreError::Refused { code, .. }) => code,
+            other => panic!("expected refusal, got {other:?}"),
+        };
+        // The member re-keyed since the lead read the directory.
+        assert_eq!(code(check_rotation(&devices, &lead, None, 0, &rotation(vec![kx(&member, [7; 32])]))), ErrorCode::Conflict);
+        // A revoked or unknown device named.
+        assert_eq!(code(check_rotation(&devices, &lead, None, 0, &rotation(vec![kx(&gone, gone.keys.kx_pub)]))), ErrorCode::Conflict);
+        // A shred order must come from its issuer and carry keys of its epoch.
+        let order = ShredOrder::new(&lead_keys, team, vec![outreach_proto::ids::DocId::random()], 1, outreach_proto::orders::ShredReason::Erasure, 5);
+        check_shred(&devices, &lead, &order, 0, &rotation(vec![])).unwrap();
+        assert_eq!(code(check_shred(&devices, &member, &order, 0, &rotation(vec![]))), ErrorCode::Forbidden);
+        let mut member_lead = member.clone();
+        member_lead.role = Role::Lead;
+        assert_eq!(code(check_shred(&devices, &member_lead, &order, 0, &rotation(vec![]))), ErrorCode::BadRequest);
+        assert_eq!(code(check_shred(&devices, &lead, &order, 1, &rotation(vec![]))), ErrorCode::EpochMismatch);
     }
 
     #[test]

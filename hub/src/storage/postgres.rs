@@ -4,13 +4,24 @@
 //! numbers commit in order and a reader never sees item N+1 before item N. Connections are
 //! plain TCP or Unix sockets without TLS, so only loopback hosts and Unix sockets are
 //! accepted (see `hub/README.md`).
+//!
+//! Deleted rows (a shred's chunks and wrapped keys) become dead tuples: invisible to every
+//! query at once, but their bytes stay in the table's (and its TOAST table's) data files until
+//! (auto)VACUUM reclaims the space and later writes overwrite it, and in the server's WAL
+//! segments and any base backups until those are recycled. PostgreSQL has no secure-delete
+//! mode; the hub does not run VACUUM itself (see `docs/PROTOCOL.md`, "What deletion means on
+//! the hub"). Crypto-shredding does not rely on it: the keys that could open those bytes are
+//! destroyed on every device.
 
 use std::net::IpAddr;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
 use outreach_proto::ids::{DeviceId, TeamId, TokenHash};
-use outreach_proto::messages::{DeviceInfo, ErrorCode, PullResponse, PushResponse, PushStatus, PushedChunk, PushedDocKey};
+use outreach_proto::messages::{
+    DeviceInfo, ErrorCode, PullResponse, PushResponse, PushStatus, PushedChunk, PushedDocKey, ShredNotice, ShredResponse,
+};
+use outreach_proto::orders::{ShredOrder, WipeOrder};
 use outreach_proto::wrap::{WrappedDocKey, WrappedTeamKey};
 use outreach_proto::MAX_PULL_LIMIT;
 use sha2::{Digest, Sha256};
@@ -18,9 +29,11 @@ use tokio_postgres::config::Host;
 use tokio_postgres::NoTls;
 
 use super::{
-    build_page, check_active, check_invite, check_lead, check_revocation, device_from_columns, doc_key_epoch,
-    doc_key_outcome, json_column, package_from_column, to_i64, to_u64, AuthStamp, ChunkRecord, Enrolled, InviteRow,
-    ItemRow, NewDevice, NewInvite, NewItem, NewTeam, Storage, StoreError, TableFingerprint, PULL_PAGE_BYTES,
+    build_page, check_active, check_invite, check_lead, check_revocation, check_shred, device_from_columns,
+    doc_key_epoch, doc_key_outcome, json_column, order_digest, package_from_column, shred_page, shred_retry_response,
+    to_i64, to_u64, wipe_from_column, AuthStamp, ChunkRecord, Enrolled, InviteRow, ItemRow, NewDevice, NewInvite,
+    NewItem, NewTeam, Rotation, ShredRow, Storage, StoreError, TableFingerprint, MAX_SHREDS_PER_REPLY,
+    PULL_PAGE_BYTES,
 };
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -77,6 +90,22 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS items_chunk_hash ON items (team_id, hash) WHERE kind = 1;
 CREATE UNIQUE INDEX IF NOT EXISTS items_doc_key ON items (team_id, key_id, epoch) WHERE kind = 2;
+CREATE INDEX IF NOT EXISTS items_doc ON items (team_id, doc_id) WHERE doc_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_team_key ON items (team_id, device_id, epoch) WHERE kind = 3;
+CREATE UNIQUE INDEX IF NOT EXISTS items_shred ON items (team_id, hash) WHERE kind = 5;
+CREATE INDEX IF NOT EXISTS items_shred_seq ON items (team_id, seq) WHERE kind = 5;
+CREATE TABLE IF NOT EXISTS shredded_docs (
+    team_id BYTEA NOT NULL REFERENCES teams(team_id),
+    doc_id  BYTEA NOT NULL,
+    seq     BIGINT NOT NULL,
+    PRIMARY KEY (team_id, doc_id)
+);
+CREATE TABLE IF NOT EXISTS wipe_orders (
+    team_id   BYTEA NOT NULL REFERENCES teams(team_id),
+    device_id BYTEA NOT NULL,
+    body      BYTEA NOT NULL,
+    PRIMARY KEY (team_id, device_id)
+);
 CREATE TABLE IF NOT EXISTS nonces (
     team_id   BYTEA NOT NULL,
     device_id BYTEA NOT NULL,
@@ -93,6 +122,8 @@ const FINGERPRINT_QUERIES: &[(&str, &str)] = &[
     ("invites", "SELECT t::text FROM invites t ORDER BY token_hash"),
     ("items", "SELECT t::text FROM items t ORDER BY team_id, seq"),
     ("nonces", "SELECT t::text FROM nonces t ORDER BY team_id, device_id, nonce"),
+    ("shredded_docs", "SELECT t::text FROM shredded_docs t ORDER BY team_id, doc_id"),
+    ("wipe_orders", "SELECT t::text FROM wipe_orders t ORDER BY team_id, device_id"),
 ];
 
 /// The PostgreSQL engine.
@@ -259,7 +290,13 @@ async fn push_in(tx: &Transaction<'_>, auth: &AuthStamp, chunks: &[ChunkRecord],
     let team = &auth.team_id.0[..];
     let mut out = PushResponse { chunks: Vec::with_capacity(chunks.len()), doc_keys: Vec::with_capacity(doc_keys.len()) };
     let find_key = tx.prepare_cached("SELECT seq, body FROM items WHERE team_id = $1 AND kind = 2 AND key_id = $2 AND epoch = $3").await?;
+    let find_tombstone = tx.prepare_cached("SELECT seq FROM shredded_docs WHERE team_id = $1 AND doc_id = $2").await?;
     for key in doc_keys {
+        if let Some(row) = tx.query_opt(&find_tombstone, &[&team, &&key.doc_id.0[..]]).await? {
+            let seq = to_u64(row.get(0), "seq")?;
+            out.doc_keys.push(PushedDocKey { key_id: key.key_id, epoch: key.epoch, status: PushStatus::Discarded, seq });
+            continue;
+        }
         let key_epoch = doc_key_epoch(key, epoch)?;
         let body = json_column(key);
         let existing = tx.query_opt(&find_key, &[&team, &&key.key_id.0[..], &key_epoch]).await?.map(|row| (row.get(0), row.get(1)));
@@ -276,6 +313,10 @@ async fn push_in(tx: &Transaction<'_>, auth: &AuthStamp, chunks: &[ChunkRecord],
     }
     let find_chunk = tx.prepare_cached("SELECT seq FROM items WHERE team_id = $1 AND kind = 1 AND hash = $2").await?;
     for chunk in chunks {
+        if let Some(row) = tx.query_opt(&find_tombstone, &[&team, &&chunk.doc_id.0[..]]).await? {
+            out.chunks.push(PushedChunk { hash: chunk.hash, status: PushStatus::Discarded, seq: to_u64(row.get(0), "seq")? });
+            continue;
+        }
         let existing = tx.query_opt(&find_chunk, &[&team, &&chunk.hash.0[..]]).await?;
         let (status, seq) = match existing {
             Some(row) => (PushStatus::Duplicate, row.get::<_, i64>(0)),
@@ -337,25 +378,69 @@ async fn enrol_in(tx: &Transaction<'_>, team_id: &TeamId, token_hash: &TokenHash
     Ok(Enrolled { role, epoch, devices: load_devices(tx, team_id).await?, package })
 }
 
-async fn revoke_in(tx: &Transaction<'_>, auth: &AuthStamp, target: DeviceId, new_epoch: u64, keys: &[WrappedTeamKey]) -> Result<u64, StoreError> {
-    let (epoch, mut next) = team_state(tx, &auth.team_id, true).await?;
-    let requester = begin_auth(tx, auth).await?;
-    let devices = load_devices(tx, &auth.team_id).await?;
-    check_revocation(&devices, &requester, target, epoch, new_epoch, keys)?;
+/// Move the team to `new_epoch` (already validated), append `keys` from sequence number
+/// `next`, and drop unused invites (their packages hold the old team key). Returns the new
+/// epoch as stored and the next free sequence number.
+async fn rotate(tx: &Transaction<'_>, auth: &AuthStamp, mut next: i64, keys: &[WrappedTeamKey], new_epoch: u64) -> Result<(i64, i64), StoreError> {
     let team = &auth.team_id.0[..];
-    let new_epoch_i = to_i64(new_epoch)?;
-    tx.execute("UPDATE devices SET revoked_ms = $3 WHERE team_id = $1 AND device_id = $2", &[&team, &&target.0[..], &auth.now_ms]).await?;
-    tx.execute("UPDATE teams SET epoch = $2 WHERE team_id = $1", &[&team, &new_epoch_i]).await?;
+    let new_epoch = to_i64(new_epoch)?;
+    tx.execute("UPDATE teams SET epoch = $2 WHERE team_id = $1", &[&team, &new_epoch]).await?;
     tx.execute("DELETE FROM invites WHERE team_id = $1 AND used_ms IS NULL", &[&team]).await?;
     for key in keys {
         let body = json_column(key);
-        insert_item(tx, &auth.team_id, next, auth.now_ms, &NewItem::team_key(key, new_epoch_i, &body)).await?;
+        insert_item(tx, &auth.team_id, next, auth.now_ms, &NewItem::team_key(key, new_epoch, &body)).await?;
         next += 1;
     }
-    let seq = next;
-    insert_item(tx, &auth.team_id, seq, auth.now_ms, &NewItem::revocation(&target, new_epoch_i)).await?;
+    Ok((new_epoch, next))
+}
+
+async fn revoke_in(tx: &Transaction<'_>, auth: &AuthStamp, target: DeviceId, rotation: &Rotation, wipe: Option<&WipeOrder>) -> Result<u64, StoreError> {
+    let (epoch, next) = team_state(tx, &auth.team_id, true).await?;
+    let requester = begin_auth(tx, auth).await?;
+    let devices = load_devices(tx, &auth.team_id).await?;
+    check_revocation(&devices, &requester, target, epoch, rotation)?;
+    let team = &auth.team_id.0[..];
+    tx.execute("UPDATE devices SET revoked_ms = $3 WHERE team_id = $1 AND device_id = $2", &[&team, &&target.0[..], &auth.now_ms]).await?;
+    if let Some(wipe) = wipe {
+        tx.execute(
+            "INSERT INTO wipe_orders (team_id, device_id, body) VALUES ($1, $2, $3) \
+             ON CONFLICT (team_id, device_id) DO UPDATE SET body = EXCLUDED.body",
+            &[&team, &&target.0[..], &json_column(wipe)],
+        )
+        .await?;
+    }
+    let (new_epoch, next) = rotate(tx, auth, next, &rotation.keys, rotation.new_epoch).await?;
+    insert_item(tx, &auth.team_id, next, auth.now_ms, &NewItem::revocation(&target, new_epoch)).await?;
+    set_next_seq(tx, &auth.team_id, next + 1).await?;
+    to_u64(next, "seq")
+}
+
+async fn shred_in(tx: &Transaction<'_>, auth: &AuthStamp, order: &ShredOrder, rotation: &Rotation) -> Result<ShredResponse, StoreError> {
+    let (epoch, next) = team_state(tx, &auth.team_id, true).await?;
+    let requester = begin_auth(tx, auth).await?;
+    let team = &auth.team_id.0[..];
+    let body = json_column(order);
+    let digest = order_digest(&body);
+    if let Some(row) = tx.query_opt("SELECT seq FROM items WHERE team_id = $1 AND kind = 5 AND hash = $2", &[&team, &digest]).await? {
+        return shred_retry_response(order, row.get(0));
+    }
+    let devices = load_devices(tx, &auth.team_id).await?;
+    check_shred(&devices, &requester, order, epoch, rotation)?;
+    let (new_epoch, seq) = rotate(tx, auth, next, &rotation.keys, rotation.new_epoch).await?;
+    let docs: Vec<&[u8]> = order.doc_ids.iter().map(|d| &d.0[..]).collect();
+    let deleted = tx
+        .query("DELETE FROM items WHERE team_id = $1 AND doc_id = ANY($2) AND kind IN (1, 2) RETURNING kind", &[&team, &docs])
+        .await?;
+    let chunks_deleted = deleted.iter().filter(|r| r.get::<_, i64>(0) == 1).count() as u64;
+    let keys_deleted = deleted.len() as u64 - chunks_deleted;
+    tx.execute(
+        "INSERT INTO shredded_docs (team_id, doc_id, seq) SELECT $1, d, $3 FROM unnest($2::bytea[]) AS d ON CONFLICT DO NOTHING",
+        &[&team, &docs, &seq],
+    )
+    .await?;
+    insert_item(tx, &auth.team_id, seq, auth.now_ms, &NewItem::shred(order, new_epoch, &body, &digest)).await?;
     set_next_seq(tx, &auth.team_id, seq + 1).await?;
-    to_u64(seq, "seq")
+    Ok(ShredResponse { epoch: order.epoch, seq: to_u64(seq, "seq")?, chunks_deleted, keys_deleted })
 }
 
 /// Begin a transaction on a pooled connection, run `$body` (an expression that may use `?`
@@ -479,8 +564,59 @@ impl Storage for PgStorage {
         })
     }
 
-    async fn revoke(&self, auth: AuthStamp, target: DeviceId, new_epoch: u64, keys: Vec<WrappedTeamKey>) -> Result<u64, StoreError> {
-        in_tx!(self, tx => revoke_in(&tx, &auth, target, new_epoch, &keys).await?)
+    async fn revoke(&self, auth: AuthStamp, target: DeviceId, rotation: Rotation, wipe: Option<WipeOrder>) -> Result<u64, StoreError> {
+        in_tx!(self, tx => revoke_in(&tx, &auth, target, &rotation, wipe.as_ref()).await?)
+    }
+
+    async fn shred(&self, auth: AuthStamp, order: ShredOrder, rotation: Rotation) -> Result<ShredResponse, StoreError> {
+        in_tx!(self, tx => shred_in(&tx, &auth, &order, &rotation).await?)
+    }
+
+    async fn shreds(&self, auth: AuthStamp, since: u64) -> Result<Vec<ShredNotice>, StoreError> {
+        in_tx!(self, tx => {
+            begin_auth(&tx, &auth).await?;
+            let stmt = tx
+                .prepare_cached(
+                    "SELECT s.seq, s.received_ms, s.body, \
+                       (SELECT k.body FROM items k WHERE k.team_id = s.team_id AND k.kind = 3 AND k.device_id = $3 \
+                        AND k.epoch = s.epoch ORDER BY k.seq DESC LIMIT 1) \
+                     FROM items s WHERE s.team_id = $1 AND s.kind = 5 AND s.seq > $2 ORDER BY s.seq LIMIT $4",
+                )
+                .await?;
+            let rows = tx
+                .query(&stmt, &[&&auth.team_id.0[..], &to_i64(since)?, &&auth.device_id.0[..], &(MAX_SHREDS_PER_REPLY as i64)])
+                .await?
+                .into_iter()
+                .map(|r| ShredRow { seq: r.get(0), received_ms: r.get(1), body: r.get(2), team_key: r.get(3) })
+                .collect();
+            shred_page(rows)?
+        })
+    }
+
+    async fn rekey(&self, auth: AuthStamp, kx_pub: [u8; 32]) -> Result<(), StoreError> {
+        in_tx!(self, tx => {
+            // Under the team lock: a rotation in progress sees the old key or the new one,
+            // never commits wrappings checked against a key replaced under it.
+            team_state(&tx, &auth.team_id, true).await?;
+            begin_auth(&tx, &auth).await?;
+            tx.execute(
+                "UPDATE devices SET kx_pub = $3 WHERE team_id = $1 AND device_id = $2",
+                &[&&auth.team_id.0[..], &&auth.device_id.0[..], &&kx_pub[..]],
+            )
+            .await?;
+        })
+    }
+
+    async fn wipe_order(&self, team_id: TeamId, device_id: DeviceId) -> Result<Option<WipeOrder>, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt("SELECT body FROM wipe_orders WHERE team_id = $1 AND device_id = $2", &[&&team_id.0[..], &&device_id.0[..]])
+            .await?;
+        wipe_from_column(row.map(|r| r.get(0)))
+    }
+
+    async fn prune_invites(&self, now_ms: i64) -> Result<u64, StoreError> {
+        in_tx!(self, tx => tx.execute("UPDATE invites SET package = NULL WHERE expires_ms <= $1 AND package IS NOT NULL", &[&now_ms]).await?)
     }
 
     async fn prune_nonces(&self, cutoff_ms: i64) -> Result<u64, StoreError> {

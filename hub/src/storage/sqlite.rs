@@ -4,6 +4,11 @@
 //! nonce); work runs on tokio's blocking pool so the async runtime never waits on disk.
 //! The workspace's rusqlite is built with SQLCipher; no key is set because the hub holds only
 //! ciphertext and public metadata.
+//!
+//! `secure_delete` is on: SQLite overwrites deleted rows (and freed pages) with zeros, so a
+//! shredded document's ciphertext and wrapped keys do not linger in free space of the file.
+//! After a shred the write-ahead log is checkpointed and truncated, so no earlier page image
+//! holding them survives in `-wal` either. (The filesystem and any backups are out of reach.)
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -11,17 +16,21 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use outreach_proto::ids::{DeviceId, TeamId, TokenHash};
 use outreach_proto::messages::{
-    DeviceInfo, ErrorCode, PullResponse, PushResponse, PushStatus, PushedChunk, PushedDocKey,
+    DeviceInfo, ErrorCode, PullResponse, PushResponse, PushStatus, PushedChunk, PushedDocKey, ShredNotice,
+    ShredResponse,
 };
+use outreach_proto::orders::{ShredOrder, WipeOrder};
 use outreach_proto::wrap::{WrappedDocKey, WrappedTeamKey};
 use outreach_proto::MAX_PULL_LIMIT;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
 use super::{
-    build_page, check_active, check_invite, check_lead, check_revocation, device_from_columns, doc_key_epoch,
-    doc_key_outcome, json_column, package_from_column, to_i64, to_u64, AuthStamp, ChunkRecord, Enrolled, InviteRow,
-    ItemRow, NewDevice, NewInvite, NewItem, NewTeam, Storage, StoreError, TableFingerprint, PULL_PAGE_BYTES,
+    build_page, check_active, check_invite, check_lead, check_revocation, check_shred, device_from_columns,
+    doc_key_epoch, doc_key_outcome, json_column, order_digest, package_from_column, shred_page, shred_retry_response,
+    to_i64, to_u64, wipe_from_column, AuthStamp, ChunkRecord, Enrolled, InviteRow, ItemRow, NewDevice, NewInvite,
+    NewItem, NewTeam, Rotation, ShredRow, Storage, StoreError, TableFingerprint, MAX_SHREDS_PER_REPLY,
+    PULL_PAGE_BYTES,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -72,6 +81,22 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS items_chunk_hash ON items (team_id, hash) WHERE kind = 1;
 CREATE UNIQUE INDEX IF NOT EXISTS items_doc_key ON items (team_id, key_id, epoch) WHERE kind = 2;
+CREATE INDEX IF NOT EXISTS items_doc ON items (team_id, doc_id) WHERE doc_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_team_key ON items (team_id, device_id, epoch) WHERE kind = 3;
+CREATE UNIQUE INDEX IF NOT EXISTS items_shred ON items (team_id, hash) WHERE kind = 5;
+CREATE INDEX IF NOT EXISTS items_shred_seq ON items (team_id, seq) WHERE kind = 5;
+CREATE TABLE IF NOT EXISTS shredded_docs (
+    team_id BLOB NOT NULL REFERENCES teams(team_id),
+    doc_id  BLOB NOT NULL,
+    seq     INTEGER NOT NULL,
+    PRIMARY KEY (team_id, doc_id)
+);
+CREATE TABLE IF NOT EXISTS wipe_orders (
+    team_id   BLOB NOT NULL REFERENCES teams(team_id),
+    device_id BLOB NOT NULL,
+    body      BLOB NOT NULL,
+    PRIMARY KEY (team_id, device_id)
+);
 CREATE TABLE IF NOT EXISTS nonces (
     team_id   BLOB NOT NULL,
     device_id BLOB NOT NULL,
@@ -104,6 +129,8 @@ const FINGERPRINT_QUERIES: &[(&str, &str)] = &[
         "nonces",
         "SELECT quote(team_id)||'|'||quote(device_id)||'|'||quote(nonce)||'|'||ts_ms FROM nonces ORDER BY team_id, device_id, nonce",
     ),
+    ("shredded_docs", "SELECT quote(team_id)||'|'||quote(doc_id)||'|'||seq FROM shredded_docs ORDER BY team_id, doc_id"),
+    ("wipe_orders", "SELECT quote(team_id)||'|'||quote(device_id)||'|'||quote(body) FROM wipe_orders ORDER BY team_id, device_id"),
 ];
 
 /// The SQLite engine.
@@ -141,6 +168,10 @@ impl SqliteStorage {
             return Err(StoreError::Backend(format!("could not enable WAL (journal_mode = {mode})")));
         }
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")?;
+        let secure: i64 = conn.query_row("PRAGMA secure_delete = ON", [], |r| r.get(0))?;
+        if secure != 1 {
+            return Err(StoreError::Backend("could not enable secure_delete".into()));
+        }
         conn.execute_batch(SCHEMA)?;
         Ok(SqliteStorage { conn: Arc::new(Mutex::new(conn)) })
     }
@@ -165,6 +196,31 @@ impl SqliteStorage {
         .await
         .map_err(|e| StoreError::Backend(format!("storage task failed: {e}")))?
     }
+
+    /// Copy the write-ahead log into the database and truncate it to zero bytes, so that page
+    /// images written before a deletion do not survive in `-wal`. Cheap: the log is at most
+    /// about a thousand pages (SQLite's automatic checkpoint).
+    async fn checkpoint_truncate(&self) -> Result<(), StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            if busy != 0 {
+                return Err(StoreError::Backend("write-ahead log checkpoint could not complete".into()));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("storage task failed: {e}")))?
+    }
+}
+
+/// The seq of the shred that tombstoned `doc_id` in this team, if any.
+fn tombstone(tx: &Transaction<'_>, team_id: &TeamId, doc_id: &[u8]) -> Result<Option<i64>, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT seq FROM shredded_docs WHERE team_id = ?1 AND doc_id = ?2")?
+        .query_row(params![&team_id.0[..], doc_id], |r| r.get(0))
+        .optional()?)
 }
 
 fn load_device(tx: &Transaction<'_>, team_id: &TeamId, device_id: &DeviceId) -> Result<Option<DeviceInfo>, StoreError> {
@@ -242,6 +298,22 @@ fn insert_item(tx: &Transaction<'_>, team_id: &TeamId, seq: i64, received_ms: i6
 fn set_next_seq(tx: &Transaction<'_>, team_id: &TeamId, next: i64) -> Result<(), StoreError> {
     tx.prepare_cached("UPDATE teams SET next_seq = ?2 WHERE team_id = ?1")?.execute(params![&team_id.0[..], next])?;
     Ok(())
+}
+
+/// Move the team to `new_epoch` (already validated), append `keys` from sequence number
+/// `next`, and drop unused invites (their packages hold the old team key). Returns the new
+/// epoch as stored and the next free sequence number.
+fn rotate(tx: &Transaction<'_>, auth: &AuthStamp, mut next: i64, keys: &[WrappedTeamKey], new_epoch: u64) -> Result<(i64, i64), StoreError> {
+    let team = &auth.team_id.0[..];
+    let new_epoch = to_i64(new_epoch)?;
+    tx.execute("UPDATE teams SET epoch = ?2 WHERE team_id = ?1", params![team, new_epoch])?;
+    tx.execute("DELETE FROM invites WHERE team_id = ?1 AND used_ms IS NULL", params![team])?;
+    for key in keys {
+        let body = json_column(key);
+        insert_item(tx, &auth.team_id, next, auth.now_ms, &NewItem::team_key(key, new_epoch, &body))?;
+        next += 1;
+    }
+    Ok((new_epoch, next))
 }
 
 #[async_trait]
@@ -355,6 +427,11 @@ impl Storage for SqliteStorage {
             let team = &auth.team_id.0[..];
             let mut out = PushResponse { chunks: Vec::with_capacity(chunks.len()), doc_keys: Vec::with_capacity(doc_keys.len()) };
             for key in &doc_keys {
+                if let Some(seq) = tombstone(tx, &auth.team_id, &key.doc_id.0)? {
+                    let status = PushStatus::Discarded;
+                    out.doc_keys.push(PushedDocKey { key_id: key.key_id, epoch: key.epoch, status, seq: to_u64(seq, "seq")? });
+                    continue;
+                }
                 let key_epoch = doc_key_epoch(key, epoch)?;
                 let body = json_column(key);
                 let existing = tx
@@ -373,6 +450,10 @@ impl Storage for SqliteStorage {
                 out.doc_keys.push(PushedDocKey { key_id: key.key_id, epoch: key.epoch, status, seq: to_u64(seq, "seq")? });
             }
             for chunk in &chunks {
+                if let Some(seq) = tombstone(tx, &auth.team_id, &chunk.doc_id.0)? {
+                    out.chunks.push(PushedChunk { hash: chunk.hash, status: PushStatus::Discarded, seq: to_u64(seq, "seq")? });
+                    continue;
+                }
                 let existing: Option<i64> = tx
                     .prepare_cached("SELECT seq FROM items WHERE team_id = ?1 AND kind = 1 AND hash = ?2")?
                     .query_row(params![team, &chunk.hash.0[..]], |r| r.get(0))
@@ -431,29 +512,122 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn revoke(&self, auth: AuthStamp, target: DeviceId, new_epoch: u64, keys: Vec<WrappedTeamKey>) -> Result<u64, StoreError> {
+    async fn revoke(&self, auth: AuthStamp, target: DeviceId, rotation: Rotation, wipe: Option<WipeOrder>) -> Result<u64, StoreError> {
         self.with_tx(move |tx| {
             let requester = begin_auth(tx, &auth)?;
-            let (epoch, mut next) = team_state(tx, &auth.team_id)?;
+            let (epoch, next) = team_state(tx, &auth.team_id)?;
             let devices = load_devices(tx, &auth.team_id)?;
-            check_revocation(&devices, &requester, target, epoch, new_epoch, &keys)?;
+            check_revocation(&devices, &requester, target, epoch, &rotation)?;
             let team = &auth.team_id.0[..];
-            let new_epoch_i = to_i64(new_epoch)?;
             tx.execute(
                 "UPDATE devices SET revoked_ms = ?3 WHERE team_id = ?1 AND device_id = ?2",
                 params![team, &target.0[..], auth.now_ms],
             )?;
-            tx.execute("UPDATE teams SET epoch = ?2 WHERE team_id = ?1", params![team, new_epoch_i])?;
-            tx.execute("DELETE FROM invites WHERE team_id = ?1 AND used_ms IS NULL", params![team])?;
-            for key in &keys {
-                let body = json_column(key);
-                insert_item(tx, &auth.team_id, next, auth.now_ms, &NewItem::team_key(key, new_epoch_i, &body))?;
-                next += 1;
+            if let Some(wipe) = &wipe {
+                tx.execute(
+                    "INSERT OR REPLACE INTO wipe_orders (team_id, device_id, body) VALUES (?1, ?2, ?3)",
+                    params![team, &target.0[..], json_column(wipe)],
+                )?;
             }
+            let (new_epoch, mut next) = rotate(tx, &auth, next, &rotation.keys, rotation.new_epoch)?;
             let seq = next;
-            insert_item(tx, &auth.team_id, seq, auth.now_ms, &NewItem::revocation(&target, new_epoch_i))?;
-            set_next_seq(tx, &auth.team_id, seq + 1)?;
+            insert_item(tx, &auth.team_id, seq, auth.now_ms, &NewItem::revocation(&target, new_epoch))?;
+            next += 1;
+            set_next_seq(tx, &auth.team_id, next)?;
             to_u64(seq, "seq")
+        })
+        .await
+    }
+
+    async fn shred(&self, auth: AuthStamp, order: ShredOrder, rotation: Rotation) -> Result<ShredResponse, StoreError> {
+        let outcome = self
+            .with_tx(move |tx| {
+                let requester = begin_auth(tx, &auth)?;
+                let (epoch, next) = team_state(tx, &auth.team_id)?;
+                let team = &auth.team_id.0[..];
+                let body = json_column(&order);
+                let digest = order_digest(&body);
+                let stored: Option<i64> = tx
+                    .prepare_cached("SELECT seq FROM items WHERE team_id = ?1 AND kind = 5 AND hash = ?2")?
+                    .query_row(params![team, &digest], |r| r.get(0))
+                    .optional()?;
+                if let Some(seq) = stored {
+                    return Ok((shred_retry_response(&order, seq)?, false));
+                }
+                let devices = load_devices(tx, &auth.team_id)?;
+                check_shred(&devices, &requester, &order, epoch, &rotation)?;
+                let (mut chunks_deleted, mut keys_deleted) = (0u64, 0u64);
+                let (new_epoch, next) = rotate(tx, &auth, next, &rotation.keys, rotation.new_epoch)?;
+                let seq = next;
+                for doc in &order.doc_ids {
+                    let mut delete = tx.prepare_cached("DELETE FROM items WHERE team_id = ?1 AND doc_id = ?2 AND kind = ?3")?;
+                    chunks_deleted += delete.execute(params![team, &doc.0[..], 1i64])? as u64;
+                    keys_deleted += delete.execute(params![team, &doc.0[..], 2i64])? as u64;
+                    tx.prepare_cached("INSERT OR IGNORE INTO shredded_docs (team_id, doc_id, seq) VALUES (?1, ?2, ?3)")?
+                        .execute(params![team, &doc.0[..], seq])?;
+                }
+                insert_item(tx, &auth.team_id, seq, auth.now_ms, &NewItem::shred(&order, new_epoch, &body, &digest))?;
+                set_next_seq(tx, &auth.team_id, seq + 1)?;
+                Ok((ShredResponse { epoch: order.epoch, seq: to_u64(seq, "seq")?, chunks_deleted, keys_deleted }, true))
+            })
+            .await?;
+        let (response, deleted) = outcome;
+        if deleted {
+            // The deletion is committed; a failed checkpoint only leaves old page images in
+            // the log until the next automatic checkpoint, so it is logged, not refused.
+            if let Err(e) = self.checkpoint_truncate().await {
+                tracing::warn!(error = %e, "could not truncate the write-ahead log after a shred");
+            }
+        }
+        Ok(response)
+    }
+
+    async fn shreds(&self, auth: AuthStamp, since: u64) -> Result<Vec<ShredNotice>, StoreError> {
+        self.with_tx(move |tx| {
+            begin_auth(tx, &auth)?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT s.seq, s.received_ms, s.body, \
+                   (SELECT k.body FROM items k WHERE k.team_id = s.team_id AND k.kind = 3 AND k.device_id = ?3 \
+                    AND k.epoch = s.epoch ORDER BY k.seq DESC LIMIT 1) \
+                 FROM items s WHERE s.team_id = ?1 AND s.kind = 5 AND s.seq > ?2 ORDER BY s.seq LIMIT ?4",
+            )?;
+            let rows = stmt
+                .query_map(
+                    params![&auth.team_id.0[..], to_i64(since)?, &auth.device_id.0[..], MAX_SHREDS_PER_REPLY as i64],
+                    |r| Ok(ShredRow { seq: r.get(0)?, received_ms: r.get(1)?, body: r.get(2)?, team_key: r.get(3)? }),
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            shred_page(rows)
+        })
+        .await
+    }
+
+    async fn rekey(&self, auth: AuthStamp, kx_pub: [u8; 32]) -> Result<(), StoreError> {
+        self.with_tx(move |tx| {
+            begin_auth(tx, &auth)?;
+            tx.execute(
+                "UPDATE devices SET kx_pub = ?3 WHERE team_id = ?1 AND device_id = ?2",
+                params![&auth.team_id.0[..], &auth.device_id.0[..], &kx_pub[..]],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn wipe_order(&self, team_id: TeamId, device_id: DeviceId) -> Result<Option<WipeOrder>, StoreError> {
+        self.with_tx(move |tx| {
+            let body: Option<Vec<u8>> = tx
+                .prepare_cached("SELECT body FROM wipe_orders WHERE team_id = ?1 AND device_id = ?2")?
+                .query_row(params![&team_id.0[..], &device_id.0[..]], |r| r.get(0))
+                .optional()?;
+            wipe_from_column(body)
+        })
+        .await
+    }
+
+    async fn prune_invites(&self, now_ms: i64) -> Result<u64, StoreError> {
+        self.with_tx(move |tx| {
+            Ok(tx.execute("UPDATE invites SET package = NULL WHERE expires_ms <= ?1 AND package IS NOT NULL", params![now_ms])? as u64)
         })
         .await
     }
