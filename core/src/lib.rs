@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod doc;
+pub mod erase;
 pub mod error;
 pub mod key;
 pub mod model;

@@ -147,7 +147,8 @@ impl Store {
     pub fn merge_map(&self) -> Result<MergeMap> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT id, merged_into FROM people WHERE merged_into IS NOT NULL")?;
+            // Erased profiles keep their merge edge (pseudonymous ids, core/src/erase.rs).
+            .prepare_cached("SELECT id, merged_into FROM people WHERE merged_into IS NOT NULL UNION ALL SELECT person_id, canonical FROM erased_people")?;
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         Ok(MergeMap::from_edges(
             rows.collect::<rusqlite::Result<Vec<_>>>()?,

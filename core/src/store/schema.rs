@@ -122,7 +122,23 @@ pub const MIGRATIONS: &[&str] = &[
     "#,
     // v5: privacy operations. One section per concern; each says what its tables hold.
     r#"
-    -- erasure (crypto-shredding)
+    -- erasure (crypto-shredding): `shred_orders` = lead-signed orders applied here (by
+    -- signature; epoch, reason, seq); `shredded_docs` = documents removed from this device
+    -- (shredded, or dropped locally by the phones' rolling window: `epoch` NULL) whose chunks
+    -- and keys are dropped if they arrive later and never pushed; `erased_people` = merge
+    -- edges of erased profiles (pseudonymous ids only) so report counts stay the same;
+    -- `sync_identity.kx_pending` = a new agreement secret sent to the hub, not yet confirmed;
+    -- `sync_identity.shred_floor` = the newest shred epoch (older team keys never come back).
+    CREATE TABLE shred_orders (
+        sig BLOB PRIMARY KEY, epoch INTEGER NOT NULL, reason TEXT NOT NULL, seq INTEGER,
+        issued_ms INTEGER NOT NULL, issued_by TEXT NOT NULL, docs INTEGER NOT NULL,
+        applied_at TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE shredded_docs (
+        doc_id TEXT PRIMARY KEY, epoch INTEGER, removed_at TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE erased_people (
+        person_id TEXT PRIMARY KEY, canonical TEXT NOT NULL) WITHOUT ROWID;
+    ALTER TABLE sync_identity ADD COLUMN kx_pending BLOB;
+    ALTER TABLE sync_identity ADD COLUMN shred_floor INTEGER NOT NULL DEFAULT 0;
     -- sealed person-linked fields
     -- audit chain
     -- retention

@@ -19,7 +19,7 @@ use outreach_proto::ids::DeviceId;
 use outreach_proto::keys::DevicePublicKeys;
 use outreach_proto::messages::{PullEntry, PullItem, Role};
 use outreach_proto::seal::{open_chunk, SealedChunk};
-use outreach_proto::wrap::{unwrap_doc_key, unwrap_team_key};
+use outreach_proto::wrap::unwrap_doc_key;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::identity;
@@ -179,6 +179,8 @@ impl Store {
         let team_id = id.team_id;
         let current_epoch = id.team_key.epoch();
         let mut team_keys = identity::team_keys(&self.conn)?;
+        // Team keys older than the newest shred order never come back.
+        let floor = super::shred::floor(&self.conn)?;
         let devices = load_devices(&self.conn)?;
         let mut out = PageOutcome::default();
         let mut work: HashMap<String, Work> = HashMap::new();
@@ -201,6 +203,10 @@ impl Store {
                     if chunk.hash() != *hash {
                         return Err(Error::Crypto("chunk does not match its hash".into()));
                     }
+                    if super::shred::is_removed(&t, &chunk.doc_id.to_hex())? {
+                        // Shredded (or removed from this device): dropped unread.
+                        continue;
+                    }
                     let author = author_of(&devices, chunk, item.received_ms)?;
                     let Some(key) = identity::doc_key(&t, &chunk.key_id)? else {
                         // Its data key has not reached this device yet (e.g. a device enrolled
@@ -221,7 +227,7 @@ impl Store {
                     out.bytes += chunk.ciphertext.len() as u64;
                 }
                 PullEntry::DocKey { key } => {
-                    if identity::doc_key(&t, &key.key_id)?.is_some() {
+                    if identity::doc_key(&t, &key.key_id)?.is_some() || super::shred::is_removed(&t, &key.doc_id.to_hex())? {
                         continue;
                     }
                     // A wrap under an epoch this device never held (it joined later): a wrap of
@@ -246,14 +252,15 @@ impl Store {
                     exec(&t, "DELETE FROM sync_waiting WHERE key_id = ?1", [key.key_id.to_hex()])?;
                 }
                 PullEntry::TeamKey { key } => {
-                    if key.device_id != me || team_keys.contains_key(&key.epoch) {
+                    if key.device_id != me || team_keys.contains_key(&key.epoch) || key.epoch < floor {
                         continue;
                     }
                     let wrapper = devices
                         .get(&key.wrapped_by)
                         .filter(|d| d.role == Role::Lead)
                         .ok_or_else(|| Error::Crypto("team key not issued by a known lead".into()))?;
-                    let tk = unwrap_team_key(key, team_id, &id.keys, &wrapper.keys).map_err(crypto("team key"))?;
+                    // With the agreement secret, or the pending one (a lost `rekey` answer).
+                    let tk = super::shred::open_team_key(&t, id, key, &wrapper.keys)?;
                     t.execute(
                         "INSERT OR IGNORE INTO team_keys (epoch, key, added_at) VALUES (?1, ?2, ?3)",
                         params![key.epoch as i64, &tk.expose_secret()[..], Utc::now().to_rfc3339()],
@@ -270,8 +277,13 @@ impl Store {
                     )?;
                 }
                 // Shred orders are applied before anything else by the `shreds` step that
-                // starts every sync; their place in the sequence needs no further work here.
-                PullEntry::Shred { .. } => {}
+                // starts every sync (and by `pull` before a page that names a new one), so
+                // here the order is always known already.
+                PullEntry::Shred { order } => {
+                    if !super::shred::applied(&t, order)? {
+                        return Err(Error::State("a shred order in the log was not applied first".into()));
+                    }
+                }
             }
         }
 

@@ -19,6 +19,7 @@
 
 pub(crate) mod apply;
 pub(crate) mod identity;
+pub(crate) mod shred;
 mod transport;
 #[cfg(test)]
 mod tests;
@@ -47,6 +48,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 pub use outreach_proto::messages::Role;
+pub use shred::{ShredOutcome, ShredReason};
 pub use transport::{HttpTransport, Transport, TransportError};
 
 use crate::error::{Error, Result};
@@ -135,6 +137,10 @@ pub struct SyncReport {
     pub docs_updated: u64,
     /// The pull cursor after the sync.
     pub cursor: u64,
+    /// Shred orders applied (before anything else) in this sync.
+    pub shreds_applied: u64,
+    /// Whether this device's agreement key was replaced (after a shred order).
+    pub rekeyed: bool,
 }
 
 /// Where sync stands, for the app's status line.
@@ -497,12 +503,19 @@ impl Store {
             return Err(Error::State("this device is not registered with a hub yet".into()));
         }
         let mut report = SyncReport::default();
+        // Erasures first: a device back after weeks deletes the shredded documents (and its
+        // queued changes to them) before it pushes anything.
+        report.shreds_applied = self.apply_shreds(transport, cancel)?;
         self.push(transport, progress, cancel, &mut report)?;
         self.pull(transport, progress, cancel, &mut report)?;
+        // After a shred order, and only once every team key up to the log's head is in: a new
+        // agreement key, so that the old one (which opens old team-key wrappings) is destroyed.
+        cancel.check()?;
+        report.rekeyed = self.rekey(transport)?;
         Ok(report)
     }
 
-    fn push(&mut self, transport: &dyn Transport, progress: &dyn Fn(SyncProgress), cancel: &CancelToken, report: &mut SyncReport) -> Result<()> {
+    pub(crate) fn push(&mut self, transport: &dyn Transport, progress: &dyn Fn(SyncProgress), cancel: &CancelToken, report: &mut SyncReport) -> Result<()> {
         let (total, total_bytes): (i64, i64) =
             self.conn.query_row("SELECT count(*), COALESCE(sum(length(data)), 0) FROM outbox", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
         let mut last_seq = 0i64;
@@ -512,7 +525,8 @@ impl Store {
             let mut chunks: Vec<(i64, Vec<u8>, SealedChunk)> = vec![];
             let mut bytes = 0usize;
             {
-                let mut st = self.conn.prepare_cached("SELECT seq, hash, data FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+                let mut st = self.conn.prepare_cached("SELECT seq, hash, data FROM outbox WHERE seq > ?1
+                     AND doc_id NOT IN (SELECT doc_id FROM shredded_docs) ORDER BY seq LIMIT ?2")?;
                 let mut rows = st.query(params![last_seq, PUSH_BATCH_ITEMS as i64])?;
                 while let Some(r) = rows.next()? {
                     let data: Vec<u8> = r.get(2)?;
@@ -580,9 +594,10 @@ impl Store {
         }
     }
 
-    fn pull(&mut self, transport: &dyn Transport, progress: &dyn Fn(SyncProgress), cancel: &CancelToken, report: &mut SyncReport) -> Result<()> {
+    pub(crate) fn pull(&mut self, transport: &dyn Transport, progress: &dyn Fn(SyncProgress), cancel: &CancelToken, report: &mut SyncReport) -> Result<()> {
         let mut cursor: u64 = self.sync_row("pull_cursor", |r| r.get::<_, i64>(0))? as u64;
         let mut refreshed = false;
+        let mut shred_retry = false;
         loop {
             cancel.check()?;
             let page: PullResponse =
@@ -612,6 +627,17 @@ impl Store {
                 self.refresh_devices(transport)?;
                 refreshed = true;
             }
+            // A shred order issued since this sync's first step: apply it (with its team key)
+            // before anything of this page, then read the page again.
+            if self.page_has_new_shred(&page.items)? {
+                if shred_retry {
+                    return Err(Error::Hub { code: "shred_not_listed".into(), status: 200, retryable: true });
+                }
+                shred_retry = true;
+                self.apply_shreds(transport, cancel)?;
+                continue;
+            }
+            shred_retry = false;
             let outcome = self.apply_page(&page.items, page.next_cursor)?;
             cursor = page.next_cursor;
             report.pages += 1;
