@@ -28,6 +28,11 @@ pub struct Settings {
     /// Secret for the keyed hash of alert identifiers (hex). Never shown.
     #[serde(default)]
     pub(crate) alert_key: String,
+    /// Dead-man timer (set by a lead, `outreach devices dead-man`): a member device that has
+    /// not synced successfully for this many hours wipes its store at its next unlock
+    /// (see [`crate::wipe`]). `None`: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_man_hours: Option<u32>,
 }
 
 impl Settings {
@@ -163,6 +168,7 @@ impl Store {
             default_country: team.default_country.to_ascii_uppercase(),
             utc_offset_minutes: team.utc_offset_minutes,
             alert_key: hex::encode(k),
+            ..Default::default()
         };
         let doc_id = new_doc_id();
         self.conn.execute("INSERT INTO meta (key, value) VALUES ('device_id', ?1)", [&self.device_id])?;

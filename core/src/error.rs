@@ -79,6 +79,16 @@ pub enum Error {
     /// A synced chunk or key failed to verify or decrypt; nothing of its page was applied.
     #[error("sync data failed verification: {0}")]
     Crypto(String),
+    /// The store was wiped by this call (a lead's remote wipe order, or the dead-man timer):
+    /// its key material and files are destroyed and nothing in it can be recovered. See
+    /// [`crate::wipe`].
+    #[error("this device's store has been wiped (remote wipe or dead-man timer) and cannot be recovered; a lead can set the device up again with a new invite")]
+    Wiped,
+    /// The hub refused this device as revoked and handed over a lead's signed order to wipe
+    /// it. [`Store::sync`](crate::Store::sync) verifies and obeys it (and then returns
+    /// [`Error::Wiped`]); other hub calls return it as it is. Carries no personal data.
+    #[error("the hub refuses this device: a lead revoked it and ordered it wiped; run a sync to carry the order out")]
+    WipeOrdered(Box<outreach_proto::orders::WipeOrder>),
 }
 
 impl Error {

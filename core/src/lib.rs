@@ -28,6 +28,7 @@ pub mod report;
 pub mod review;
 pub mod store;
 pub mod sync;
+pub mod wipe;
 
 pub use api::{AuditEvent, PersonMatch, RecordClash, Settings, TeamSetup};
 pub use error::{Error, Result};

@@ -30,25 +30,29 @@ pub const DB_FILE: &str = "outreach.db";
 /// Metadata file name inside a store directory.
 pub const META_FILE: &str = "store.json";
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
+pub(crate) const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
 
 /// The metadata kept beside the database (not secret).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct MetaFile {
-    format: u32,
+pub(crate) struct MetaFile {
+    pub(crate) format: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    kdf: Option<KdfFile>,
-    key_check: String,
+    pub(crate) kdf: Option<KdfFile>,
+    pub(crate) key_check: String,
     #[serde(default)]
-    plaintext_for_tests: bool,
+    pub(crate) plaintext_for_tests: bool,
+    /// Verifier of a duress passphrase or PIN (see [`crate::wipe`]): real or a random decoy,
+    /// so its presence says nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) duress: Option<crate::wipe::DuressFile>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct KdfFile {
-    alg: String,
+pub(crate) struct KdfFile {
+    pub(crate) alg: String,
     #[serde(flatten)]
-    params: KdfParams,
-    salt: String,
+    pub(crate) params: KdfParams,
+    pub(crate) salt: String,
 }
 
 /// How hard a commit waits for the disk (see [`Store::set_durability`]).
@@ -120,7 +124,7 @@ pub fn exists(dir: &Path) -> bool {
     dir.join(META_FILE).exists() || dir.join(DB_FILE).exists()
 }
 
-fn read_meta(dir: &Path) -> Result<MetaFile> {
+pub(crate) fn read_meta(dir: &Path) -> Result<MetaFile> {
     let path = dir.join(META_FILE);
     if !path.exists() {
         if dir.join(DB_FILE).exists() {
@@ -248,7 +252,10 @@ impl Store {
         let plaintext = opts.insecure_plaintext;
         #[cfg(not(feature = "insecure-plaintext-for-tests"))]
         let plaintext = false;
-        let meta = MetaFile { format: 1, kdf, key_check: B64.encode(key.check_value()), plaintext_for_tests: plaintext };
+        // Passphrase stores get a decoy duress verifier, so that one set later is not given
+        // away by its presence in store.json.
+        let duress = kdf.as_ref().map(|k| crate::wipe::DuressFile::decoy(&k.params));
+        let meta = MetaFile { format: 1, kdf, key_check: B64.encode(key.check_value()), plaintext_for_tests: plaintext, duress };
         let mut conn = Connection::open_with_flags(
             dir.join(DB_FILE),
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -299,13 +306,26 @@ impl Store {
             let _ = std::fs::remove_dir_all(&staging);
             return Err(e);
         }
-        Self::open_inner(&target, Unlock::Key(key), plaintext)
+        Self::open_inner(&target, Unlock::Key(key), plaintext, Utc::now())
     }
 
     /// Opens an existing store. A wrong key is [`Error::WrongKey`]; a damaged file is
     /// [`Error::Corrupt`]; in both cases nothing on disk is changed.
+    ///
+    /// Device loss (see [`crate::wipe`]): a passphrase that matches the store's duress
+    /// verifier wipes the store and returns [`Error::NoStore`], exactly as if no store had been
+    /// there; a member device whose dead-man timer has run out wipes the store and returns
+    /// [`Error::Wiped`].
     pub fn open(dir: &Path, unlock: Unlock<'_>) -> Result<Store> {
-        Self::open_inner(dir, unlock, false)
+        Self::open_inner(dir, unlock, false, Utc::now())
+    }
+
+    /// [`Store::open`] as if the time were `now`, for the dead-man timer's check only (tests,
+    /// and a shell that has a trusted time source). A time in the past delays the timer: the
+    /// timer guards against a stale device being used through this software, not against
+    /// modified software (see ARCHITECTURE.md, "Device loss").
+    pub fn open_at(dir: &Path, unlock: Unlock<'_>, now: chrono::DateTime<Utc>) -> Result<Store> {
+        Self::open_inner(dir, unlock, false, now)
     }
 
     /// TEST ONLY: opens a store written without encryption by a test. A plain [`Store::open`]
@@ -313,11 +333,26 @@ impl Store {
     /// plaintext database can never be mistaken for the real one.
     #[cfg(feature = "insecure-plaintext-for-tests")]
     pub fn open_insecure_plaintext_for_tests(dir: &Path, unlock: Unlock<'_>) -> Result<Store> {
-        Self::open_inner(dir, unlock, true)
+        Self::open_inner(dir, unlock, true, Utc::now())
     }
 
-    fn open_inner(dir: &Path, unlock: Unlock<'_>, allow_plaintext: bool) -> Result<Store> {
+    /// TEST ONLY: [`Store::open_insecure_plaintext_for_tests`] as if the time were `now` (the
+    /// dead-man timer's plaintext control in tests/tests/device_loss.rs).
+    #[cfg(feature = "insecure-plaintext-for-tests")]
+    pub fn open_insecure_plaintext_for_tests_at(dir: &Path, unlock: Unlock<'_>, now: chrono::DateTime<Utc>) -> Result<Store> {
+        Self::open_inner(dir, unlock, true, now)
+    }
+
+    fn open_inner(dir: &Path, unlock: Unlock<'_>, allow_plaintext: bool, now: chrono::DateTime<Utc>) -> Result<Store> {
         let meta = read_meta(dir)?;
+        // Duress first, and always computed when a verifier (real or decoy) exists, so the
+        // real passphrase and the duress one take the same time.
+        if let Unlock::Passphrase(p) = &unlock {
+            if crate::wipe::is_duress(&meta, p)? {
+                crate::wipe::wipe_quietly(dir);
+                return Err(Error::NoStore(dir.to_path_buf()));
+            }
+        }
         let key = resolve_key(&meta, unlock)?;
         if meta.plaintext_for_tests && !allow_plaintext {
             return Err(Error::Corrupt("store was written by a test build without encryption".into()));
@@ -354,6 +389,11 @@ impl Store {
         // A device that joined with an invite has no settings until its first pull.
         if !store.settings_doc.is_empty() {
             store.reload_settings()?;
+        }
+        if crate::wipe::dead_man_expired(&store, now)? {
+            drop(store);
+            crate::wipe::wipe_dir(dir)?;
+            return Err(Error::Wiped);
         }
         Ok(store)
     }

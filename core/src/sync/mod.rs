@@ -195,6 +195,13 @@ fn hub_error(status: u16, body: &[u8]) -> Error {
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(b) => {
             let code = serde_json::to_value(b.error.code).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+            // A revoked device may be handed a lead's wipe order (checked and obeyed by
+            // `Store::sync`, see crate::wipe).
+            if code == "revoked" {
+                if let Some(order) = b.error.wipe {
+                    return Error::WipeOrdered(Box::new(order));
+                }
+            }
             Error::Hub { code, status, retryable: b.error.code.is_retryable() }
         }
         Err(_) => Error::Hub { code: "unknown".into(), status, retryable: status >= 500 || status == 429 },
@@ -421,6 +428,12 @@ impl Store {
     /// the new epoch. If the answer is lost, the next pull delivers the new key to this device
     /// too (the hub keeps it wrapped for every remaining device).
     pub fn revoke_device(&mut self, transport: &dyn Transport, device_id: &str) -> Result<u64> {
+        self.revoke_device_with_wipe(transport, device_id, false)
+    }
+
+    /// [`Store::revoke_device`], and with `wipe` a signed order that the revoked device wipe
+    /// its store: the hub hands it over at the device's next contact (see [`crate::wipe`]).
+    pub fn revoke_device_with_wipe(&mut self, transport: &dyn Transport, device_id: &str, wipe: bool) -> Result<u64> {
         let target = DeviceId::from_str(device_id).map_err(|_| Error::invalid("device_id", "not a device id"))?;
         let id = self.identity()?;
         if id.role != Role::Lead {
@@ -436,7 +449,8 @@ impl Store {
         for d in dir.devices.iter().filter(|d| d.revoked_ms.is_none() && d.device_id != target) {
             wrapped.push(wrap_team_key(&key, id.team_id, &d.keys, &id.keys).map_err(|e| Error::Crypto(format!("wrap team key: {e}")))?);
         }
-        let req = outreach_proto::messages::RevokeRequest { device_id: target, epoch, team_keys: wrapped, recipient_kx: vec![], wipe: None };
+        let wipe = wipe.then(|| outreach_proto::orders::WipeOrder::new(&id.keys, id.team_id, target, now_ms()));
+        let req = outreach_proto::messages::RevokeRequest { device_id: target, epoch, team_keys: wrapped, recipient_kx: vec![], wipe };
         let _: outreach_proto::messages::RevokeResponse = signed(transport, id, paths::REVOKE, &req)?;
         let team_id = id.team_id;
         let t = self.conn.transaction()?;
@@ -494,6 +508,9 @@ impl Store {
                 params![started, error_code(e)],
             ),
         };
+        if let Err(Error::WipeOrdered(order)) = &result {
+            return Err(self.obey_wipe_order(order));
+        }
         result
     }
 
