@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 use outreach_proto::auth::SignedRequest;
-use outreach_proto::ids::TeamId;
+use outreach_proto::ids::{DocId, TeamId};
+use outreach_proto::orders::{ShredOrder, ShredReason, WipeOrder};
 use outreach_proto::keys::{DeviceKeys, TeamKey};
 use outreach_proto::messages::*;
 use outreach_proto::seal::open_chunk;
@@ -60,6 +61,15 @@ suite!(
     pull_pages_are_bounded_in_bytes,
     nonces_are_pruned_only_after_the_window,
     concurrent_pushes_are_never_skipped_by_a_concurrent_puller,
+    shred_deletes_exactly_the_named_documents,
+    pushes_for_shredded_documents_are_discarded,
+    shreds_list_orders_with_the_requesters_own_wrapping,
+    shred_refusals_leave_storage_unchanged,
+    rekey_replaces_the_agreement_key,
+    rotation_for_a_replaced_agreement_key_is_a_conflict,
+    wipe_order_reaches_only_the_revoked_device,
+    invalid_wipe_orders_are_refused,
+    expired_invite_packages_are_dropped,
 );
 
 async fn push_pull_round_trip_with_paging_and_resume(h: Harness) {
@@ -165,7 +175,11 @@ async fn conflicting_doc_key_is_refused(h: Harness) {
 }
 
 async fn revoke(h: &Harness, team: &Team, target: &Dev, remaining: &[&Dev]) -> (TeamKey, Reply) {
-    let new_key = TeamKey::generate(team.lead.team_key.epoch() + 1);
+    revoke_at(h, team, target, remaining, team.lead.team_key.epoch() + 1).await
+}
+
+async fn revoke_at(h: &Harness, team: &Team, target: &Dev, remaining: &[&Dev], epoch: u64) -> (TeamKey, Reply) {
+    let new_key = TeamKey::generate(epoch);
     let team_keys: Vec<WrappedTeamKey> = remaining
         .iter()
         .map(|d| wrap_team_key(&new_key, team.id, &d.keys.public(), &team.lead.keys).unwrap())
@@ -514,4 +528,368 @@ async fn concurrent_pushes_are_never_skipped_by_a_concurrent_puller(h: Harness) 
         p.await.unwrap();
     }
     assert_eq!(seen, expected, "a concurrent puller missed pushed chunks");
+}
+
+/// A lead's shred of `docs`, with the new team key wrapped for `remaining`.
+fn shred_request(team: &Team, lead: &Dev, docs: Vec<DocId>, epoch: u64, remaining: &[&Dev]) -> (TeamKey, ShredRequest) {
+    let new_key = TeamKey::generate(epoch);
+    let team_keys = remaining.iter().map(|d| wrap_team_key(&new_key, team.id, &d.keys.public(), &lead.keys).unwrap()).collect();
+    let order = ShredOrder::new(&lead.keys, team.id, docs, epoch, ShredReason::Erasure, 1_900_000_000_000);
+    (new_key, ShredRequest { order, team_keys, recipient_kx: vec![] })
+}
+
+fn doc_of(entry: &PullEntry) -> Option<DocId> {
+    match entry {
+        PullEntry::Chunk { chunk, .. } => Some(chunk.doc_id),
+        PullEntry::DocKey { key } => Some(key.doc_id),
+        _ => None,
+    }
+}
+
+fn table(fp: &[outreach_hub::storage::TableFingerprint], name: &str) -> outreach_hub::storage::TableFingerprint {
+    fp.iter().find(|t| t.table == name).unwrap_or_else(|| panic!("no table {name}")).clone()
+}
+
+async fn shred_deletes_exactly_the_named_documents(h: Harness) {
+    let team = h.create_team().await;
+    let member = h.enrol(&team, Role::Member, "TEST van phone A").await;
+    let (a, b, c) = (new_doc(team.id, &member), new_doc(team.id, &member), new_doc(team.id, &team.lead));
+    for (dev, doc, n) in [(&member, &a, 3), (&member, &b, 2), (&team.lead, &c, 4)] {
+        let chunks = (0..n).map(|i| fake_chunk(team.id, dev, doc, i)).collect();
+        let _: PushResponse = ok(h.push(team.id, dev, chunks, vec![doc.wrapped.clone()]).await);
+    }
+    let before = h.pull_all(team.id, &team.lead, 0, 100).await;
+    let (new_key, req) = shred_request(&team, &team.lead, vec![a.id, b.id], 1, &[&team.lead, &member]);
+    let resp: ShredResponse = ok(h.signed(team.id, &team.lead, paths::SHRED, &req).await);
+    assert_eq!((resp.epoch, resp.chunks_deleted, resp.keys_deleted), (1, 5, 2));
+
+    // Everything but A's and B's items is still there, unchanged and in order; then the new
+    // team key and the shred order.
+    let after = h.pull_all(team.id, &team.lead, 0, 100).await;
+    let kept: Vec<PullItem> = before.iter().filter(|i| !matches!(doc_of(&i.entry), Some(d) if d == a.id || d == b.id)).cloned().collect();
+    assert_eq!(kept.len(), before.len() - 7);
+    assert_eq!(after[..kept.len()], kept[..]);
+    let tail = &after[kept.len()..];
+    assert_eq!(tail.len(), 2, "{tail:?}");
+    let PullEntry::TeamKey { key } = &tail[0].entry else { panic!("expected the new team key, got {:?}", tail[0]) };
+    assert_eq!(unwrap_team_key(key, team.id, &team.lead.keys, &team.lead.keys.public()).unwrap().expose_secret(), new_key.expose_secret());
+    assert_eq!(tail[1].seq, resp.seq);
+    assert_eq!(tail[1].entry, PullEntry::Shred { order: req.order.clone() });
+    // C's chunks still open.
+    assert!(after.iter().any(|i| matches!(&i.entry, PullEntry::Chunk { chunk, .. } if chunk.doc_id == c.id)));
+    // The member sees the same order (and its own wrapping, not the lead's).
+    let member_items = h.pull_all(team.id, &member, 0, 100).await;
+    assert!(member_items.iter().any(|i| i.entry == PullEntry::Shred { order: req.order.clone() }));
+    assert!(!member_items.iter().any(|i| matches!(doc_of(&i.entry), Some(d) if d == a.id || d == b.id)));
+    let devices: DevicesResponse = ok(h.signed(team.id, &member, paths::DEVICES, &DevicesRequest {}).await);
+    assert_eq!(devices.epoch, 1);
+
+    // The same order again (its answer was lost): the first outcome, nothing deleted or added.
+    let fp = h.fingerprint().await;
+    let again: ShredResponse = ok(h.signed(team.id, &team.lead, paths::SHRED, &req).await);
+    assert_eq!((again.epoch, again.seq, again.chunks_deleted, again.keys_deleted), (1, resp.seq, 0, 0));
+    let fp2 = h.fingerprint().await;
+    for name in ["teams", "items", "shredded_docs", "invites", "devices"] {
+        assert_eq!(table(&fp, name), table(&fp2, name), "a retried shred changed {name}");
+    }
+}
+
+async fn pushes_for_shredded_documents_are_discarded(h: Harness) {
+    let team = h.create_team().await;
+    let member = h.enrol(&team, Role::Member, "TEST van phone A").await;
+    let (gone, kept) = (new_doc(team.id, &member), new_doc(team.id, &member));
+    let _: PushResponse = ok(h.push(team.id, &member, vec![fake_chunk(team.id, &member, &gone, 0)], vec![gone.wrapped.clone()]).await);
+    let (new_key, req) = shred_request(&team, &team.lead, vec![gone.id], 1, &[&team.lead, &member]);
+    let shred: ShredResponse = ok(h.signed(team.id, &team.lead, paths::SHRED, &req).await);
+
+    // A phone that had not synced yet pushes more of the shredded document (its old chunk,
+    // a new one, its key, and a key re-wrapped under the new epoch) beside a live document.
+    let late = fake_chunk(team.id, &member, &gone, 1);
+    let old = fake_chunk(team.id, &member, &gone, 0);
+    let live = fake_chunk(team.id, &member, &kept, 0);
+    let rewrapped = outreach_proto::wrap::wrap_doc_key(&new_key, team.id, gone.id, gone.key_id, &gone.key).unwrap();
+    let items_before = table(&h.fingerprint().await, "items");
+    let resp: PushResponse = ok(h
+        .push(team.id, &member, vec![late.clone(), old.clone(), live.clone()], vec![gone.wrapped.clone(), rewrapped, kept.wrapped.clone()])
+        .await);
+    let statuses: Vec<(PushStatus, u64)> = resp.chunks.iter().map(|c| (c.status, c.seq)).collect();
+    assert_eq!(statuses[..2], [(PushStatus::Discarded, shred.seq), (PushStatus::Discarded, shred.seq)]);
+    assert_eq!(statuses[2].0, PushStatus::Stored);
+    let key_statuses: Vec<PushStatus> = resp.doc_keys.iter().map(|k| k.status).collect();
+    assert_eq!(key_statuses, [PushStatus::Discarded, PushStatus::Discarded, PushStatus::Stored]);
+    assert!(resp.doc_keys[..2].iter().all(|k| k.seq == shred.seq));
+    let items_after = table(&h.fingerprint().await, "items");
+    assert_eq!(items_after.rows, items_before.rows + 2, "only the live chunk and key were stored");
+    let items = h.pull_all(team.id, &team.lead, 0, 100).await;
+    assert!(!items.iter().any(|i| doc_of(&i.entry) == Some(gone.id)));
+    assert_eq!(items.iter().filter(|i| doc_of(&i.entry) == Some(kept.id)).count(), 2);
+}
+
+async fn shreds_list_orders_with_the_requesters_own_wrapping(h: Harness) {
+    let team = h.create_team().await;
+    let member = h.enrol(&team, Role::Member, "TEST van phone A").await;
+    let empty: ShredsResponse = ok(h.signed(team.id, &member, paths::SHREDS, &ShredsRequest { since: 0 }).await);
+    assert!(empty.shreds.is_empty());
+    let docs: Vec<Doc> = (0..3).map(|_| new_doc(team.id, &member)).collect();
+    for d in &docs {
+        let _: PushResponse = ok(h.push(team.id, &member, vec![fake_chunk(team.id, &member, d, 0)], vec![d.wrapped.clone()]).await);
+    }
+    let (key1, first) = shred_request(&team, &team.lead, vec![docs[0].id], 1, &[&team.lead, &member]);
+    let r1: ShredResponse = ok(h.signed(team.id, &team.lead, paths::SHRED, &first).await);
+    // A device enrolled after the first shred: no wrapping of epoch 1 was made for it.
+    let mut late = h.enrol(&team, Role::Member, "TEST van phone B").await;
+    late.team_key = key1.clone();
+    let (key2, second) = shred_request(&team, &team.lead, vec![docs[1].id, docs[2].id], 2, &[&team.lead, &member, &late]);
+    let r2: ShredResponse = ok(h.signed(team.id, &team.lead, paths::SHRED, &second).await);
+    assert!(r2.seq > r1.seq);
+
+    for (dev, keys) in [(&member, [Some(&key1), Some(&key2)]), (&late, [None, Some(&key2)])] {
+        let list: ShredsResponse = ok(h.signed(team.id, dev, paths::SHREDS, &ShredsRequest { since: 0 }).await);
+        assert_eq!(list.shreds.len(), 2);
+        for ((notice, (order, seq)), expected) in list.shreds.iter().zip([(&first.order, r1.seq), (&second.order, r2.seq)]).zip(keys) {
+            assert_eq!((&notice.order, notice.seq), (order, seq));
+            match (&notice.team_key, expected) {
+                (None, None) => {}
+                (Some(wrapped), Some(key)) => {
+                    assert_eq!((wrapped.device_id, wrapped.epoch), (dev.keys.device_id(), order.epoch));
+                    let opened = unwrap_team_key(wrapped, team.id, &dev.keys, &team.lead.keys.public()).unwrap();
+                    assert_eq!(opened.expose_secret(), key.expose_secret());
+                }
+                (got, want) => panic!("wrapping {got:?}, expected one: {}", want.is_some()),
+            }
+        }
+    }
+    // Only orders after `since`.
+    let after_first: ShredsResponse = ok(h.signed(team.id, &member, paths::SHREDS, &ShredsRequest { since: r1.seq }).await);
+    assert_eq!(after_first.shreds.iter().map(|n| n.seq).collect::<Vec<_>>(), [r2.seq]);
+    let none: ShredsResponse = ok(h.signed(team.id, &member, paths::SHREDS, &ShredsRequest { since: r2.seq }).await);
+    assert!(none.shreds.is_empty());
+}
+
+async fn shred_refusals_leave_storage_unchanged(h: Harness) {
+    let team = h.create_team().await;
+    let member = h.enrol(&team, Role::Member, "TEST van phone A").await;
+    let lead2 = h.enrol(&team, Role::Lead, "TEST second lead phone").await;
+    let lost = h.enrol(&team, Role::Member, "TEST lost phone").await;
+    let (_, r) = revoke(&h, &team, &lost, &[&team.lead, &member, &lead2]).await;
+    let _: RevokeResponse = ok(r);
+    let doc = new_doc(team.id, &member);
+    let _: PushResponse = ok(h.push(team.id, &member, vec![fake_chunk(team.id, &member, &doc, 0)], vec![]).await);
+    let all = [&team.lead, &member, &lead2];
+    let send = |dev: &'static str, req: ShredRequest| {
+        let who = if dev == "member" { &member } else if dev == "lead2" { &lead2 } else { &team.lead };
+        let h = &h;
+        let team_id = team.id;
+        async move { h.signed(team_id, who, paths::SHRED, &req).await }
+    };
+    // A member, even with a self-signed order.
+    let (_, req) = shred_request(&team, &member, vec![doc.id], 2, &all);
+    h.unchanged(async { refused(send("member", req).await, ErrorCode::Forbidden) }).await;
+    // A lead relaying another lead's order, or an order for another team, or altered.
+    let (_, req) = shred_request(&team, &team.lead, vec![doc.id], 2, &all);
+    let mut relayed = req.clone();
+    relayed.team_keys = all.iter().map(|d| wrap_team_key(&TeamKey::generate(2), team.id, &d.keys.public(), &lead2.keys).unwrap()).collect();
+    h.unchanged(async { refused(send("lead2", relayed).await, ErrorCode::BadRequest) }).await;
+    let mut elsewhere = req.clone();
+    elsewhere.order = ShredOrder::new(&team.lead.keys, TeamId::random(), vec![doc.id], 2, ShredReason::Retention, 5);
+    h.unchanged(async { refused(send("lead", elsewhere).await, ErrorCode::BadRequest) }).await;
+    let mut altered = req.clone();
+    altered.order.doc_ids.push(DocId::random());
+    h.unchanged(async { refused(send("lead", altered).await, ErrorCode::BadRequest) }).await;
+    let (_, empty) = shred_request(&team, &team.lead, vec![], 2, &all);
+    h.unchanged(async { refused(send("lead", empty).await, ErrorCode::BadRequest) }).await;
+    // Wrong epochs: the current one, one too far.
+    let (_, stale) = shred_request(&team, &team.lead, vec![doc.id], 1, &all);
+    h.unchanged(async { refused(send("lead", stale).await, ErrorCode::EpochMismatch) }).await;
+    let (_, skip) = shred_request(&team, &team.lead, vec![doc.id], 3, &all);
+    h.unchanged(async { refused(send("lead", skip).await, ErrorCode::EpochMismatch) }).await;
+    // Team keys: one missing, one for the revoked device, one signed by another device.
+    let (_, missing) = shred_request(&team, &team.lead, vec![doc.id], 2, &[&team.lead, &member]);
+    h.unchanged(async { refused(send("lead", missing).await, ErrorCode::BadWrappedKey) }).await;
+    let (_, with_lost) = shred_request(&team, &team.lead, vec![doc.id], 2, &[&team.lead, &member, &lead2, &lost]);
+    h.unchanged(async { refused(send("lead", with_lost).await, ErrorCode::BadWrappedKey) }).await;
+    let mut forged = req.clone();
+    forged.team_keys[1] = wrap_team_key(&TeamKey::generate(2), team.id, &member.keys.public(), &member.keys).unwrap();
+    h.unchanged(async { refused(send("lead", forged).await, ErrorCode::BadWrappedKey) }).await;
+    // Keys of another epoch than the order's.
+    let mut mixed = req.clone();
+    mixed.team_keys = all.iter().map(|d| wrap_team_key(&TeamKey::generate(3), team.id, &d.keys.public(), &team.lead.keys).unwrap()).collect();
+    h.unchanged(async { refused(send("lead", mixed).await, ErrorCode::BadWrappedKey) }).await;
+    // Recipient keys that are not the registered ones.
+    let mut stale_kx = req.clone();
+    stale_kx.recipient_kx = vec![RecipientKx { device_id: member.keys.device_id(), kx_pub: DeviceKeys::generate().public().kx_pub }];
+    h.unchanged(async { refused(send("lead", stale_kx).await, ErrorCode::Conflict) }).await;
+    // The revoked device, and a replay of a refused request.
+    let (_, by_lost) = shred_request(&team, &lost, vec![doc.id], 2, &all);
+    h.unchanged(async { refused(h.signed(team.id, &lost, paths::SHRED, &by_lost).await, ErrorCode::Revoked) }).await;
+    // Finally the valid one goes through, and its replay (same nonce) is refused.
+    let mut good = req.clone();
+    good.recipient_kx = all.iter().map(|d| RecipientKx { device_id: d.keys.device_id(), kx_pub: d.keys.public().kx_pub }).collect();
+    let signed = h.sign(team.id, &team.lead.keys, paths::SHRED, &good).to_json();
+    let resp: ShredResponse = ok(h.post(paths::SHRED, signed.clone()).await);
+    assert_eq!((resp.epoch, resp.chunks_deleted, resp.keys_deleted), (2, 1, 0));
+    h.unchanged(async { refused(h.post(paths::SHRED, signed.clone()).await, ErrorCode::Replay) }).await;
+}
+
+async fn rekey_replaces_the_agreement_key(h: Harness) {
+    let team = h.create_team().await;
+    let member = h.enrol(&team, Role::Member, "TEST van phone A").await;
+    let fresh = DeviceKeys::generate();
+    let rekeyed = Dev {
+        keys: DeviceKeys::from_secrets(&member.keys.signing_secret(), &fresh.agreement_secret()),
+        name: member.name.clone(),
+        team_key: member.team_key.clone(),
+    };
+    let new_kx = rekeyed.keys.public().kx_pub;
+    let resp: RekeyResponse = ok(h.signed(team.id, &member, paths::REKEY, &RekeyRequest { kx_pub: new_kx }).await);
+    assert_eq!(resp.kx_pub, new_kx);
+    let devices: DevicesResponse = ok(h.signed(team.id, &team.lead, paths::DEVICES, &DevicesRequest {}).await);
+    let row = devices.devices.iter().find(|d| d.device_id == member.keys.device_id()).unwrap();
+    assert_eq!(row.keys.kx_pub, new_kx);
+    assert_eq!(row.keys.sign_pub, member.keys.public().sign_pub, "the identity stays");
+    // Same key again: accepted, nothing changes but the nonce.
+    let _: RekeyResponse = ok(h.signed(team.id, &rekeyed, paths::REKEY, &RekeyRequest { kx_pub: new_kx }).await);
+    // A wrapping for the new key opens with the new secret only.
+    let (new_key, req) = shred_request(&team, &team.lead, vec![DocId::random()], 1, &[&team.lead, &rekeyed]);
+    let _: ShredResponse = ok(h.signed(team.id, &team.lead, paths::SHRED, &req).await);
+    let list: ShredsResponse = ok(h.signed(team.id, &rekeyed, paths::SHREDS, &ShredsRequest { since: 0 }).await);
+    let wrapped = list.shreds[0].team_key.as_ref().unwrap();
+    let opened = unwrap_team_key(wrapped, team.id, &rekeyed.keys, &team.lead.keys.public()).unwrap();
+    assert_eq!(opened.expose_secret(), new_key.expose_secret());
+    assert!(unwrap_team_key(wrapped, team.id, &member.keys, &team.lead.keys.public()).is_err());
+    // Unusable keys: all-zero, and the small-order point u = 1.
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    for bad in [[0u8; 32], one] {
+        h.unchanged(async { refused(h.signed(team.id, &rekeyed, paths::REKEY, &RekeyRequest { kx_pub: bad }).await, ErrorCode::BadRequest) }).await;
+    }
+    // A revoked device cannot re-key.
+    let lost = h.enrol(&team, Role::Member, "TEST lost phone").await;
+    let (_, r) = revoke_at(&h, &team, &lost, &[&team.lead, &rekeyed], 2).await;
+    let _: RevokeResponse = ok(r);
+    let kx = DeviceKeys::generate().public().kx_pub;
+    h.unchanged(async { refused(h.signed(team.id, &lost, paths::REKEY, &RekeyRequest { kx_pub: kx }).await, ErrorCode::Revoked) }).await;
+}
+
+async fn rotation_for_a_replaced_agreement_key_is_a_conflict(h: Harness) {
+    let team = h.create_team().await;
+    let member = h.enrol(&team, Role::Member, "TEST van phone A").await;
+    let lost = h.enrol(&team, Role::Member, "TEST lost phone").await;
+    // The lead reads the directory, then the member re-keys before the revocation arrives.
+    let seen = RecipientKx { device_id: member.keys.device_id(), kx_pub: member.keys.public().kx_pub };
+    let _: RekeyResponse = ok(h.signed(team.id, &member, paths::REKEY, &RekeyRequest { kx_pub: DeviceKeys::generate().public().kx_pub }).await);
+    let new_key = TeamKey::generate(1);
+    let team_keys = [&team.lead, &member].iter().map(|d| wrap_team_key(&new_key, team.id, &d.keys.public(), &team.lead.keys).unwrap()).collect();
+    let req = RevokeRequest { device_id: lost.keys.device_id(), epoch: 1, team_keys, recipient_kx: vec![seen], wipe: None };
+    h.unchanged(async { refused(h.signed(team.id, &team.lead, paths::REVOKE, &req).await, ErrorCode::Conflict) }).await;
+    // Naming the device being revoked is a conflict too (it gets no key).
+    let mut naming_lost = req.clone();
+    naming_lost.recipient_kx = vec![RecipientKx { device_id: lost.keys.device_id(), kx_pub: lost.keys.public().kx_pub }];
+    h.unchanged(async { refused(h.signed(team.id, &team.lead, paths::REVOKE, &naming_lost).await, ErrorCode::Conflict) }).await;
+}
+
+async fn wipe_order_reaches_only_the_revoked_device(h: Harness) {
+    let team = h.create_team().await;
+    let stays = h.enrol(&team, Role::Member, "TEST stays").await;
+    let lost = h.enrol(&team, Role::Member, "TEST lost phone").await;
+    let plain_lost = h.enrol(&team, Role::Member, "TEST other lost phone").await;
+    let wipe = WipeOrder::new(&team.lead.keys, team.id, lost.keys.device_id(), 1_900_000_000_000);
+    let new_key = TeamKey::generate(1);
+    let remaining = [&team.lead, &stays, &plain_lost];
+    let team_keys = remaining.iter().map(|d| wrap_team_key(&new_key, team.id, &d.keys.public(), &team.lead.keys).unwrap()).collect();
+    let req = RevokeRequest { device_id: lost.keys.device_id(), epoch: 1, team_keys, recipient_kx: vec![], wipe: Some(wipe.clone()) };
+    let _: RevokeResponse = ok(h.signed(team.id, &team.lead, paths::REVOKE, &req).await);
+    let mut stays = stays;
+    stays.team_key = new_key;
+    let (_, r) = revoke_at(&h, &team, &plain_lost, &[&team.lead, &stays], 2).await;
+    let _: RevokeResponse = ok(r);
+
+    let error = |reply: Reply| -> ErrorDetail {
+        let body: ErrorBody = serde_json::from_slice(&reply.1).expect("error body");
+        assert_eq!(reply.0, body.error.code.http_status());
+        body.error
+    };
+    // The revoked device's own signed requests, to any endpoint: refused, with the order,
+    // and nothing stored.
+    let doc = new_doc(team.id, &lost);
+    for path in [paths::PULL, paths::PUSH, paths::DEVICES, paths::SHREDS, paths::REKEY] {
+        let reply = match path {
+            p if p == paths::PULL => h.pull(team.id, &lost, 0, 10).await,
+            p if p == paths::PUSH => h.push(team.id, &lost, vec![fake_chunk(team.id, &lost, &doc, 0)], vec![]).await,
+            p if p == paths::DEVICES => h.signed(team.id, &lost, p, &DevicesRequest {}).await,
+            p if p == paths::SHREDS => h.signed(team.id, &lost, p, &ShredsRequest { since: 0 }).await,
+            p => h.signed(team.id, &lost, p, &RekeyRequest { kx_pub: DeviceKeys::generate().public().kx_pub }).await,
+        };
+        let before = h.fingerprint().await;
+        let e = error(reply);
+        assert_eq!(before, h.fingerprint().await);
+        assert_eq!(e.code, ErrorCode::Revoked);
+        let got = e.wipe.unwrap_or_else(|| panic!("no wipe order on {path}"));
+        assert_eq!(got, wipe);
+        got.verify(&team.id, &team.lead.keys.public()).unwrap();
+    }
+    // Someone else naming the lost device (signature by other keys): the plain refusal.
+    let impostor = SignedRequest::sign(&stays.keys, team.id, paths::PULL, h.clock.now_ms(), &PullRequest { cursor: 0, limit: 1 });
+    let mut impostor = impostor;
+    impostor.device_id = lost.keys.device_id();
+    let e = error(h.post(paths::PULL, impostor.to_json()).await);
+    assert_eq!((e.code, e.wipe), (ErrorCode::Revoked, None));
+    // The lost device's request with a stale timestamp: refused as stale, without the order.
+    let old = SignedRequest::sign(&lost.keys, team.id, paths::PULL, h.clock.now_ms() - MAX_CLOCK_SKEW_MS - 5_000, &PullRequest { cursor: 0, limit: 1 });
+    let e = error(h.post(paths::PULL, old.to_json()).await);
+    assert_eq!((e.code, e.wipe), (ErrorCode::StaleTimestamp, None));
+    // A device revoked without an order: plain refusal.
+    let e = error(h.pull(team.id, &plain_lost, 0, 10).await);
+    assert_eq!((e.code, e.wipe), (ErrorCode::Revoked, None));
+    // Active devices never see it, in successes or refusals.
+    let reply = h.pull(team.id, &stays, 0, 100).await;
+    assert!(!String::from_utf8_lossy(&reply.1).contains("wipe"));
+    let _: PullResponse = ok(reply);
+    let e = error(h.signed(team.id, &stays, paths::REVOKE, &req).await);
+    assert_eq!(e.code, ErrorCode::Forbidden);
+    assert!(e.wipe.is_none());
+}
+
+async fn invalid_wipe_orders_are_refused(h: Harness) {
+    let team = h.create_team().await;
+    let stays = h.enrol(&team, Role::Member, "TEST stays").await;
+    let lost = h.enrol(&team, Role::Member, "TEST lost phone").await;
+    let new_key = TeamKey::generate(1);
+    let team_keys: Vec<WrappedTeamKey> =
+        [&team.lead, &stays].iter().map(|d| wrap_team_key(&new_key, team.id, &d.keys.public(), &team.lead.keys).unwrap()).collect();
+    let with = |wipe: WipeOrder| RevokeRequest {
+        device_id: lost.keys.device_id(),
+        epoch: 1,
+        team_keys: team_keys.clone(),
+        recipient_kx: vec![],
+        wipe: Some(wipe),
+    };
+    let now = 1_900_000_000_000;
+    for wipe in [
+        WipeOrder::new(&team.lead.keys, team.id, stays.keys.device_id(), now), // names another device
+        WipeOrder::new(&stays.keys, team.id, lost.keys.device_id(), now),      // signed by a member
+        WipeOrder::new(&team.lead.keys, TeamId::random(), lost.keys.device_id(), now), // another team
+    ] {
+        h.unchanged(async { refused(h.signed(team.id, &team.lead, paths::REVOKE, &with(wipe.clone())).await, ErrorCode::BadRequest) }).await;
+    }
+    let mut altered = WipeOrder::new(&team.lead.keys, team.id, lost.keys.device_id(), now);
+    altered.issued_ms += 1;
+    h.unchanged(async { refused(h.signed(team.id, &team.lead, paths::REVOKE, &with(altered.clone())).await, ErrorCode::BadRequest) }).await;
+}
+
+async fn expired_invite_packages_are_dropped(h: Harness) {
+    let team = h.create_team().await;
+    let code = h.invite(&team, Role::Member, 60_000).await;
+    let _later = h.invite(&team, Role::Member, 3_600_000).await;
+    assert_eq!(h.store.prune_invites(h.clock.now_ms()).await.unwrap(), 0, "nothing has expired yet");
+    h.clock.advance(61_000);
+    let before = table(&h.fingerprint().await, "invites");
+    assert_eq!(h.store.prune_invites(h.clock.now_ms()).await.unwrap(), 1, "exactly the expired package goes");
+    let after = table(&h.fingerprint().await, "invites");
+    assert_eq!(after.rows, before.rows, "the row stays (token hash and expiry)");
+    assert_ne!(after.digest, before.digest);
+    assert_eq!(h.store.prune_invites(h.clock.now_ms()).await.unwrap(), 0);
+    // The token is still answered as expired, not unknown.
+    let keys = DeviceKeys::generate();
+    h.unchanged(async { refused(h.post(paths::ENROL, Harness::enrol_request(&code, &keys, "TEST late phone")).await, ErrorCode::InviteExpired) }).await;
 }
