@@ -28,6 +28,11 @@ pub struct Settings {
     /// Secret for the keyed hash of alert identifiers (hex). Never shown.
     #[serde(default)]
     pub(crate) alert_key: String,
+    /// Secret for the keyed hash of people's optional identifying codes (hex). Never shown.
+    /// Empty in teams created before it existed: then a key derived from the alert key is
+    /// used (see [`crate::people`]).
+    #[serde(default)]
+    pub(crate) id_code_key: String,
     /// Dead-man timer (set by a lead, `outreach devices dead-man`): a member device that has
     /// not synced successfully for this many hours wipes its store at its next unlock
     /// (see [`crate::wipe`]). `None`: off.
@@ -168,6 +173,7 @@ impl Store {
             default_country: team.default_country.to_ascii_uppercase(),
             utc_offset_minutes: team.utc_offset_minutes,
             alert_key: hex::encode(k),
+            id_code_key: crate::people::new_team_secret(),
             ..Default::default()
         };
         let doc_id = new_doc_id();
@@ -422,7 +428,7 @@ impl Store {
     /// Adds a person profile (its own document).
     pub fn add_person(&mut self, input: PersonInput) -> Result<Person> {
         input.validate()?;
-        let p = Person { id: new_id(), input, merged_into: None, created_at: Utc::now() };
+        let p = Person { id: new_id(), input, merged_into: None, created_at: Utc::now(), id_code_hash: None, consents: Default::default() };
         let value = serde_json::to_value(&p)?;
         self.create_doc(DocKind::Person, "profile", value, Target::All, ("person.create", "person", Some(&p.id)))?;
         Ok(p)
@@ -527,13 +533,21 @@ impl Store {
 
     /// Records a safeguarding concern in the open shift.
     pub fn record_concern(&mut self, input: ConcernInput) -> Result<Concern> {
+        self.record_concern_at(input, None)
+    }
+
+    /// Records a safeguarding concern in the open shift at its own time `at` (when the
+    /// concern arose; `None` means now). The time may not be more than a day ahead or five
+    /// years back.
+    pub fn record_concern_at(&mut self, input: ConcernInput, at: Option<DateTime<Utc>>) -> Result<Concern> {
+        check_time("concern.at", at)?;
         let (shift, doc_id) = self.open_shift_doc()?;
         input.validate()?;
         self.check_person_ref("concern.person", input.person.as_deref())?;
         if let Some(e) = &input.encounter {
             self.get_encounter(e).map_err(|_| Error::invalid("concern.encounter", "no such encounter"))?;
         }
-        let c = Concern { id: new_id(), shift: shift.id, at: Utc::now(), input, review: None };
+        let c = Concern { id: new_id(), shift: shift.id, at: at.unwrap_or_else(Utc::now), input, review: None, disclosures: Default::default() };
         let value = serde_json::to_value(&c)?;
         self.add_shift_record(&doc_id, "concerns", &c.id, value, ("concern.create", "concern", Some(&c.id)))?;
         Ok(c)
@@ -547,7 +561,7 @@ impl Store {
         if let Some(e) = &input.encounter {
             self.get_encounter(e).map_err(|_| Error::invalid("incident.encounter", "no such encounter"))?;
         }
-        let i = Incident { id: new_id(), shift: shift.id, input };
+        let i = Incident { id: new_id(), shift: shift.id, input, disclosures: Default::default() };
         let value = serde_json::to_value(&i)?;
         self.add_shift_record(&doc_id, "incidents", &i.id, value, ("incident.create", "incident", Some(&i.id)))?;
         Ok(i)

@@ -18,9 +18,11 @@
 pub mod api;
 pub mod doc;
 pub mod erase;
+pub mod consent;
 pub mod error;
 pub mod key;
 pub mod model;
+pub mod fieldseal;
 pub mod normalise;
 pub mod people;
 pub mod projection;
@@ -30,11 +32,12 @@ pub mod store;
 pub mod sync;
 pub mod wipe;
 
+pub use consent::{DisclosureEntry, ShareError};
 pub use api::{AuditEvent, PersonMatch, RecordClash, Settings, TeamSetup};
 pub use error::{Error, Result};
 pub use key::{KdfParams, StoreKey, Unlock};
 pub use model::*;
-pub use people::{DuplicateSuggestion, MergeError, MergeMap};
+pub use people::{DuplicateSuggestion, IdCodeSignal, MergeError, MergeMap};
 pub use report::{Report, ReportOptions};
 pub use review::{IncidentToShare, ReferralFollowUp, ReviewList, ShareRecipient};
 pub use store::{exists as store_exists, Durability, Store, StoreOptions, SCHEMA_VERSION};

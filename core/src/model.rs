@@ -291,7 +291,12 @@ pub struct Encounter {
     pub device: String,
     /// The recorded content (`input.at` is always set on a stored encounter).
     #[serde(flatten)]
-    pub input: EncounterInput,
+    pub input: EncounterInput,    /// Sealed free-text fields this device cannot open (named as in
+    /// [`crate::fieldseal::RecordKind::fields`], e.g. `note`): the person's profile was erased,
+    /// or has not reached this device yet. Those fields read as absent (a required one as an
+    /// empty string); show them as [`crate::fieldseal::WITHHELD_MARKER`]. Never stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<String>,
 }
 
 /// Starting a shift.
@@ -452,6 +457,17 @@ pub struct Person {
     pub merged_into: Option<String>,
     /// When created.
     pub created_at: DateTime<Utc>,
+    /// Keyed hash (hex HMAC-SHA256 under the team's identifying-code key) of the optional
+    /// identifying code the person chose to give; the code itself is never stored. Set with
+    /// [`crate::Store::set_id_code`]; used only to suggest duplicates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_code_hash: Option<String>,
+    /// Consent per purpose, as the person last stated it (see [`ConsentPurpose`]). Recorded
+    /// with [`crate::Store::record_person_consent`].
+    // Always written (even empty) so the map exists from the profile's first change and
+    // purposes recorded concurrently on two devices merge instead of hiding each other.
+    #[serde(default)]
+    pub consents: BTreeMap<ConsentPurpose, PurposeConsent>,
 }
 
 /// A safeguarding concern.
@@ -527,7 +543,8 @@ pub struct Concern {
     pub id: String,
     /// Shift it was recorded in.
     pub shift: String,
-    /// When recorded.
+    /// When the concern arose (given with [`crate::Store::record_concern_at`]; defaults to
+    /// when it was recorded).
     pub at: DateTime<Utc>,
     /// Content.
     #[serde(flatten)]
@@ -535,6 +552,17 @@ pub struct Concern {
     /// The lead's review, once done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<LeadReview>,
+    /// Sealed free-text fields this device cannot open (named as in
+    /// [`crate::fieldseal::RecordKind::fields`], e.g. `note`): the person's profile was erased,
+    /// or has not reached this device yet. Those fields read as absent (a required one as an
+    /// empty string); show them as [`crate::fieldseal::WITHHELD_MARKER`]. Never stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<String>,
+    /// Every logged share of this concern with another agency, keyed by disclosure id.
+    // Always written (even empty): the map exists from the record's first change, so shares
+    // logged concurrently on two devices merge instead of hiding each other.
+    #[serde(default)]
+    pub disclosures: BTreeMap<String, Disclosure>,
 }
 
 /// A violence / crime incident report.
@@ -608,6 +636,17 @@ pub struct Incident {
     /// Content.
     #[serde(flatten)]
     pub input: IncidentInput,
+    /// Sealed free-text fields this device cannot open (named as in
+    /// [`crate::fieldseal::RecordKind::fields`], e.g. `note`): the person's profile was erased,
+    /// or has not reached this device yet. Those fields read as absent (a required one as an
+    /// empty string); show them as [`crate::fieldseal::WITHHELD_MARKER`]. Never stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<String>,
+    /// Every logged share of this incident (police, national scheme), keyed by disclosure id.
+    // Always written (even empty): the map exists from the record's first change, so shares
+    // logged concurrently on two devices merge instead of hiding each other.
+    #[serde(default)]
+    pub disclosures: BTreeMap<String, Disclosure>,
 }
 
 /// A dangerous-individual warning.
@@ -683,6 +722,83 @@ pub struct AlertMatch {
     pub area: Option<String>,
 }
 
+// ---- consent per purpose and disclosures ------------------------------------------------------
+
+controlled!(
+    /// What a person's consent is for. Each purpose is recorded on the profile on its own.
+    ConsentPurpose {
+        Record = "record_keeping", FollowUp = "follow_up_contact", SharePartners = "share_with_partners",
+        SharePolice = "share_with_police", ShareNational = "share_with_national_scheme",
+        SafeguardingReferral = "safeguarding_referral",
+    }
+);
+controlled!(
+    /// What the person said about a purpose.
+    ConsentState { Given = "given", Refused = "refused", Withdrawn = "withdrawn" }
+);
+controlled!(
+    /// Who a record is shared with. Incidents go to the police or the national reporting
+    /// scheme; a safeguarding concern may also go to the local authority's safeguarding team.
+    ShareRecipient { Police = "police", National = "national", LocalAuthority = "local_authority" }
+);
+
+impl ShareRecipient {
+    /// The consent purpose that covers a share with this recipient.
+    pub fn purpose(&self) -> ConsentPurpose {
+        match self {
+            ShareRecipient::Police => ConsentPurpose::SharePolice,
+            ShareRecipient::National => ConsentPurpose::ShareNational,
+            ShareRecipient::LocalAuthority => ConsentPurpose::SafeguardingReferral,
+        }
+    }
+}
+
+/// A person's consent for one purpose, as last stated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurposeConsent {
+    /// Given, refused or withdrawn.
+    pub state: ConsentState,
+    /// When it was stated (recorded).
+    pub at: DateTime<Utc>,
+    /// Staff handle that recorded it.
+    pub by: String,
+    /// Device that recorded it.
+    pub device: String,
+}
+
+/// The consent that stood when a record was shared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentAtShare {
+    /// The record's own consent flag for this recipient (`full`, `anonymised`, `none` for an
+    /// incident; `given`, `refused`, `not_asked`, `unable` for a concern).
+    pub record: String,
+    /// The person profile's consent for the purpose, if one is recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<PurposeConsent>,
+    /// Whether consent covered the share (the newer of the two statements decides).
+    pub covered: bool,
+}
+
+/// One logged share of a record with another agency (a disclosure).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disclosure {
+    /// Disclosure id (UUIDv7).
+    pub id: String,
+    /// Who it went to.
+    pub recipient: ShareRecipient,
+    /// When it was logged.
+    pub at: DateTime<Utc>,
+    /// Staff handle that shared it.
+    pub by: String,
+    /// Device that logged it.
+    pub device: String,
+    /// Lawful basis given for the share (required when consent did not cover it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_basis: Option<LegalBasis>,
+    /// The consent that stood at the time.
+    pub consent: ConsentAtShare,
+}
+
 // ---- checks -----------------------------------------------------------------------------------
 
 pub(crate) fn check_text(field: &'static str, s: &str, max: usize, allow_empty: bool) -> Result<()> {
@@ -748,7 +864,7 @@ pub(crate) fn check_id(field: &'static str, id: &str) -> Result<()> {
     }
 }
 
-fn check_time(field: &'static str, t: Option<DateTime<Utc>>) -> Result<()> {
+pub(crate) fn check_time(field: &'static str, t: Option<DateTime<Utc>>) -> Result<()> {
     if let Some(t) = t {
         let now = Utc::now();
         if t > now + chrono::Duration::hours(24) {

@@ -10,6 +10,13 @@
 //! query time from the `people.merged_into` projection ([`MergeMap`]), so a merge that reaches
 //! this device later through sync changes every count from that moment on.
 //!
+//! **Identifying codes.** A profile may carry an optional identifying code the person chose to
+//! give (e.g. initials and birth-day digits). It is normalised ([`normalise_id_code`]) and
+//! stored ONLY as HMAC-SHA256 under the team's identifying-code key, which lives in the team
+//! settings document like the alert key (so it reaches enrolled devices end-to-end encrypted
+//! and never the hub). The code itself is never written, logged or shown. Equal hashes are a
+//! strong duplicate signal in [`Store::duplicate_suggestions`].
+//!
 //! Two devices can still create a cycle between them (each merges one way while offline). The
 //! resolver tolerates that: every member of a cycle resolves to the smallest id in it, the same
 //! on every device, and [`Store::merge_cycles`] lists such cycles for the lead to undo.
@@ -17,6 +24,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::transaction::Transactable;
+use automerge::ReadDoc;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
 
 use crate::doc::{self, DocKind};
 use crate::error::{Error, Result};
@@ -118,6 +129,18 @@ impl MergeMap {
     }
 }
 
+/// What the identifying codes of a suggested pair say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdCodeSignal {
+    /// Both profiles carry the same keyed hash: a strong signal that they are one person.
+    Same,
+    /// Both carry a code and the codes differ: a signal against (the score is halved).
+    Different,
+    /// At least one profile has no code: no signal.
+    Unknown,
+}
+
 /// A suggested duplicate pair, for the lead to confirm with a merge.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DuplicateSuggestion {
@@ -135,14 +158,113 @@ pub struct DuplicateSuggestion {
     pub name_score: f64,
     /// Zones both were seen in (from encounters, including merged profiles).
     pub shared_zones: Vec<String>,
+    /// What the keyed hashes of the identifying codes say.
+    pub id_code: IdCodeSignal,
     /// Overall score 0..=1, best first.
     pub score: f64,
+}
+
+/// Shortest and longest identifying code, after normalisation (characters).
+pub const ID_CODE_LEN: std::ops::RangeInclusive<usize> = 3..=32;
+
+/// Normalises an identifying code: accents folded, letters upper-cased, everything but letters
+/// and digits dropped (so "ab-12 " and "AB12" are the same code). The error names the rule,
+/// never the code.
+pub fn normalise_id_code(code: &str) -> Result<Zeroizing<String>> {
+    let folded = Zeroizing::new(normalise::fold_name(code));
+    let n: Zeroizing<String> = Zeroizing::new(
+        folded
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(|c| c.to_uppercase())
+            .collect(),
+    );
+    let len = n.chars().count();
+    if !ID_CODE_LEN.contains(&len) {
+        return Err(Error::invalid(
+            "person.id_code",
+            format!(
+                "use {} to {} letters or digits (for example initials and birth-day digits)",
+                ID_CODE_LEN.start(),
+                ID_CODE_LEN.end()
+            ),
+        ));
+    }
+    Ok(n)
+}
+
+/// A fresh random team secret (32 bytes, hex), for the team settings document.
+pub(crate) fn new_team_secret() -> String {
+    use rand::RngCore;
+    let mut k = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(&mut k[..]);
+    hex::encode(&k[..])
 }
 
 /// Smallest code-name similarity for a suggestion.
 pub const SUGGEST_NAME_MIN: f64 = 0.82;
 
 impl Store {
+    /// The team's identifying-code key: from the settings document, or, for a team created
+    /// before the key existed, derived from the alert key (HMAC with its own label), which is
+    /// the same on every device of the team.
+    fn id_code_key(&self) -> Result<Zeroizing<Vec<u8>>> {
+        if !self.settings.id_code_key.is_empty() {
+            let k = Zeroizing::new(
+                hex::decode(&self.settings.id_code_key)
+                    .map_err(|_| Error::Document("bad identifying-code key".into()))?,
+            );
+            if k.len() != 32 {
+                return Err(Error::Document("bad identifying-code key".into()));
+            }
+            return Ok(k);
+        }
+        let alert = Zeroizing::new(self.settings.alert_key()?);
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&alert)
+            .map_err(|_| Error::Document("bad alert key".into()))?;
+        mac.update(b"outreach/id-code-key/v1");
+        Ok(Zeroizing::new(mac.finalize().into_bytes().to_vec()))
+    }
+
+    /// The keyed hash (hex) of an identifying code, computed in memory; nothing is written.
+    pub fn id_code_hash(&self, code: &str) -> Result<String> {
+        let n = normalise_id_code(code)?;
+        let key = self.id_code_key()?;
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+            .map_err(|_| Error::Document("bad identifying-code key".into()))?;
+        mac.update(b"outreach/id-code/v1\0");
+        mac.update(n.as_bytes());
+        Ok(hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// Sets (or with `None` clears) a profile's identifying code. Only the keyed hash is
+    /// written to the person document; the code is never stored, logged or returned. One
+    /// synced change, audited `person.id_code`.
+    pub fn set_id_code(&mut self, person: &str, code: Option<&str>) -> Result<()> {
+        check_id("person.id", person)?;
+        let hash = code.map(|c| self.id_code_hash(c)).transpose()?;
+        let doc_id = self.person_doc_id(person)?;
+        self.change(
+            &doc_id,
+            DocKind::Person,
+            false,
+            |tx| {
+                let m = doc::root_map(tx, "profile")?;
+                match &hash {
+                    Some(h) => tx.put(&m, "id_code_hash", h.as_str())?,
+                    None => {
+                        if tx.get(&m, "id_code_hash")?.is_some() {
+                            tx.delete(&m, "id_code_hash")?;
+                        }
+                    }
+                }
+                Ok(())
+            },
+            |t, d, s| projection::project(t, &doc_id, DocKind::Person, d, Target::All, s),
+            &[("person.id_code", "person", Some(person))],
+        )
+    }
+
     /// The merge edges held on this device (from the `people` projection).
     pub fn merge_map(&self) -> Result<MergeMap> {
         let mut st = self
@@ -267,8 +389,13 @@ impl Store {
     /// unknown), scored with the zones both were seen in. Pairs already merged (same canonical
     /// profile) are never suggested; merged profiles speak through their canonical profile.
     ///
-    /// Score = 0.6 × name similarity + 0.25 × age agreement (1 same known band, 0.5 when either
-    /// is unknown) + 0.15 × zone overlap (Jaccard of zones seen, 0 when either has none).
+    /// Base score = 0.6 × name similarity + 0.25 × age agreement (1 same known band, 0.5 when
+    /// either is unknown) + 0.15 × zone overlap (Jaccard of zones seen, 0 when either has none).
+    ///
+    /// Identifying codes: two profiles (or merge groups) with the same keyed hash are suggested
+    /// whatever their names and age bands, scored 0.5 + 0.5 × base and listed before every
+    /// other pair ([`IdCodeSignal::Same`]); two different codes halve the score
+    /// ([`IdCodeSignal::Different`]).
     pub fn duplicate_suggestions(&self, limit: usize) -> Result<Vec<DuplicateSuggestion>> {
         let map = self.merge_map()?;
         struct P {
@@ -276,11 +403,12 @@ impl Store {
             code_name: String,
             key: String,
             age: AgeBand,
+            code: Option<String>,
         }
         let mut people: Vec<P> = vec![];
         {
             let mut st = self.conn.prepare_cached(
-                "SELECT id, code_name, name_key, age_band FROM people ORDER BY id",
+                "SELECT id, code_name, name_key, age_band, data FROM people ORDER BY id",
             )?;
             let rows = st.query_map([], |r| {
                 Ok((
@@ -288,11 +416,22 @@ impl Store {
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
                 ))
             })?;
+            // Identifying-code hashes of every profile, credited to its canonical profile.
+            let mut codes: HashMap<String, BTreeSet<String>> = HashMap::new();
             for r in rows {
-                let (id, code_name, key, age) = r?;
-                if map.canonical(&id) != id {
+                let (id, code_name, key, age, data) = r?;
+                let code = serde_json::from_str::<serde_json::Value>(&data)?
+                    .get("id_code_hash")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string);
+                let canon = map.canonical(&id);
+                if let Some(c) = &code {
+                    codes.entry(canon.clone()).or_default().insert(c.clone());
+                }
+                if canon != id {
                     continue;
                 }
                 people.push(P {
@@ -300,9 +439,23 @@ impl Store {
                     code_name,
                     key,
                     age: age.parse().unwrap_or(AgeBand::Unknown),
+                    code,
                 });
             }
+            // A canonical profile speaks with its own code, or else the codes of its group.
+            for p in &mut people {
+                if p.code.is_none() {
+                    if let Some(set) = codes.get(&p.id) {
+                        p.code = set.iter().next().cloned();
+                    }
+                }
+            }
         }
+        let code_signal = |a: &P, b: &P| match (&a.code, &b.code) {
+            (Some(x), Some(y)) if x == y => IdCodeSignal::Same,
+            (Some(_), Some(_)) => IdCodeSignal::Different,
+            _ => IdCodeSignal::Unknown,
+        };
         // Zones seen per canonical profile.
         let mut zones: HashMap<String, BTreeSet<String>> = HashMap::new();
         {
@@ -323,6 +476,24 @@ impl Store {
         }
         let empty = BTreeSet::new();
         let mut out = vec![];
+        // Pairs with the same identifying-code hash are candidates whatever their names and
+        // age bands say (a person may give another street name; a band may be misjudged).
+        let mut same_code: BTreeSet<(usize, usize)> = BTreeSet::new();
+        {
+            let mut by_code: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+            for (i, p) in people.iter().enumerate() {
+                if let Some(c) = &p.code {
+                    by_code.entry(c.as_str()).or_default().push(i);
+                }
+            }
+            for v in by_code.values() {
+                for (x, i) in v.iter().enumerate() {
+                    for j in &v[x + 1..] {
+                        same_code.insert((*i.min(j), *i.max(j)));
+                    }
+                }
+            }
+        }
         for i in 0..people.len() {
             let pi = &people[i];
             let candidates: Vec<usize> = if pi.age == AgeBand::Unknown {
@@ -345,16 +516,24 @@ impl Store {
                 );
                 v
             };
+            let mut candidates = candidates;
+            candidates.extend(same_code.iter().filter(|(a, _)| *a == i).map(|(_, b)| *b));
+            candidates.sort_unstable();
+            candidates.dedup();
             for j in candidates {
                 let pj = &people[j];
                 let name = normalise::name_similarity(&pi.key, &pj.key);
-                if name < SUGGEST_NAME_MIN {
+                let signal = code_signal(pi, pj);
+                if name < SUGGEST_NAME_MIN && signal != IdCodeSignal::Same {
                     continue;
                 }
                 let age = if pi.age == pj.age && pi.age != AgeBand::Unknown {
                     1.0
-                } else {
+                } else if pi.age == AgeBand::Unknown || pj.age == AgeBand::Unknown {
                     0.5
+                } else {
+                    // Different known bands: only reachable through a shared identifying code.
+                    0.0
                 };
                 let za = zones.get(&pi.id).unwrap_or(&empty);
                 let zb = zones.get(&pj.id).unwrap_or(&empty);
@@ -365,7 +544,12 @@ impl Store {
                 } else {
                     shared.len() as f64 / union as f64
                 };
-                let score = 0.6 * name + 0.25 * age + 0.15 * overlap;
+                let base = 0.6 * name + 0.25 * age + 0.15 * overlap;
+                let score = match signal {
+                    IdCodeSignal::Same => 0.5 + 0.5 * base,
+                    IdCodeSignal::Different => 0.5 * base,
+                    IdCodeSignal::Unknown => base,
+                };
                 out.push(DuplicateSuggestion {
                     a: pi.id.clone(),
                     a_code_name: pi.code_name.clone(),
@@ -374,17 +558,23 @@ impl Store {
                     age_bands: (pi.age, pj.age),
                     name_score: name,
                     shared_zones: shared,
+                    id_code: signal,
                     score,
                 });
             }
         }
         out.sort_by(|x, y| {
-            y.score
-                .total_cmp(&x.score)
+            (y.id_code == IdCodeSignal::Same)
+                .cmp(&(x.id_code == IdCodeSignal::Same))
+                .then_with(|| y.score.total_cmp(&x.score))
                 .then_with(|| x.a.cmp(&y.a))
                 .then_with(|| x.b.cmp(&y.b))
         });
         out.truncate(limit);
+        if !out.is_empty() {
+            // A list of code names: one audit event for the listing, no ids.
+            self.audit("person.list", "person", None)?;
+        }
         Ok(out)
     }
 }

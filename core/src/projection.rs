@@ -97,7 +97,12 @@ fn project_record(
     conn: &Connection, doc_id: &str, d: &Automerge, map: &ObjId, which: &str, id: &str, shift: &model::Shift, s: &Settings,
 ) -> Result<()> {
     let obj = doc::child_map(d, map, id)?.ok_or_else(|| Error::NotFound { kind: "record", id: id.to_string() })?;
-    let json = doc::read_json(d, &obj)?;
+    let mut json = doc::read_json(d, &obj)?;
+    // Sealed person-linked fields stay sealed in the row (see fieldseal.rs).
+    let sealed = match crate::fieldseal::RecordKind::from_name(which) {
+        Some(k) => crate::fieldseal::extract_sealed(k, &mut json),
+        None => serde_json::Map::new(),
+    };
     match which {
         "encounters" => {
             let e: model::Encounter = serde_json::from_value(json)?;
@@ -109,7 +114,7 @@ fn project_record(
                  VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
                 params![
                     e.id, doc_id, shift.id, e.device, at.to_rfc3339(), shift.night.to_string(), e.input.zone,
-                    e.input.setting.as_str(), e.input.contact_type.as_str(), e.input.person, serde_json::to_string(&e)?
+                    e.input.setting.as_str(), e.input.contact_type.as_str(), e.input.person, row_data(&e, &sealed)?
                 ],
             )?;
             for (svc, n) in &e.input.services {
@@ -132,7 +137,7 @@ fn project_record(
                  VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
                 params![
                     c.id, doc_id, shift.id, c.at.to_rfc3339(), shift.night.to_string(), c.input.category.as_str(),
-                    c.input.person, c.review.is_some(), serde_json::to_string(&c)?
+                    c.input.person, c.review.is_some(), row_data(&c, &sealed)?
                 ],
             )?;
         }
@@ -144,7 +149,7 @@ fn project_record(
                 params![
                     i.id, doc_id, shift.id, i.input.when.to_rfc3339(), model::night_of(i.input.when, s.utc_offset_minutes).to_string(),
                     i.input.kind.as_str(), i.input.person, i.input.share_police.as_str(), i.input.share_national.as_str(),
-                    serde_json::to_string(&i)?
+                    row_data(&i, &sealed)?
                 ],
             )?;
         }
@@ -163,11 +168,23 @@ fn project_person(conn: &Connection, doc_id: &str, d: &Automerge) -> Result<()> 
     }
     let p: model::Person = serde_json::from_value(json)?;
     exec(&conn, 
-        "INSERT OR REPLACE INTO people (id, doc_id, code_name, name_key, age_band, merged_into, created_at, data)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+/// A record's projection `data`: the record as its model type writes it, plus its still-sealed
+/// fields (if any) under `"sealed"`.
+fn row_data<T: serde::Serialize>(r: &T, sealed: &serde_json::Map<String, Json>) -> Result<String> {
+    if sealed.is_empty() {
+        return Ok(serde_json::to_string(r)?);
+    }
+    let mut v = serde_json::to_value(r)?;
+    crate::fieldseal::attach_sealed(&mut v, sealed.clone());
+    Ok(v.to_string())
+}
+
+        "INSERT OR REPLACE INTO people (id, doc_id, code_name, name_key, age_band, merged_into, created_at, data, field_key)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
         params![
             p.id, doc_id, p.input.code_name, normalise::fold_name(&p.input.code_name), p.input.age_band.as_str(),
-            p.merged_into, p.created_at.to_rfc3339(), serde_json::to_string(&p)?
+            p.merged_into, p.created_at.to_rfc3339(), serde_json::to_string(&p)?,
+            doc::person_field_key(d)?.map(|k| k.as_bytes().to_vec())
         ],
     )?;
     Ok(())

@@ -13,10 +13,18 @@
 //! - [`Store::settle_clash`] writes the chosen value to one field; the new write supersedes
 //!   every concurrent value, which resolves the automerge conflict. Audited `clash.settle`.
 //! - [`Store::mark_incident_shared`] records that an incident was shared with the police or
-//!   the national scheme, in the incident record's `shared` map, audited `incident.share`.
+//!   the national scheme: a disclosure in the incident's log ([`crate::consent`]), audited
+//!   `incident.share`.
+//!
+//! The clashes listed are those of the night's own records (its shifts, encounters,
+//! concerns and incidents, the people seen that night, alerts issued that night, and the team
+//! settings); [`ReviewList::other_clashes`] counts the records of other nights that have one,
+//! and [`Store::review_items_all_clashes`] lists them all.
+
 
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ReadDoc, ScalarValue};
+use rusqlite::OptionalExtension;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -25,42 +33,14 @@ use crate::api::RecordClash;
 use crate::doc::{self, DocKind};
 use crate::error::{Error, Result};
 use crate::model::{
-    check_id, check_text, Concern, FollowUp, IncidentType, LegalBasis, Referral, ReferralStatus,
-    ShareConsent, MAX_NOTE,
+    check_id, check_text, night_of, Concern, FollowUp, IncidentType, LegalBasis, Referral,
+    ReferralStatus, ShareConsent, MAX_NOTE,
 };
 use crate::projection::{self, Target};
 use crate::store::Store;
 
-/// Who an incident can be shared with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ShareRecipient {
-    /// The police.
-    Police,
-    /// The national reporting scheme (e.g. National Ugly Mugs).
-    National,
-}
-
-impl ShareRecipient {
-    /// `police` / `national`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ShareRecipient::Police => "police",
-            ShareRecipient::National => "national",
-        }
-    }
-}
-
-impl std::str::FromStr for ShareRecipient {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "police" => Ok(ShareRecipient::Police),
-            "national" => Ok(ShareRecipient::National),
-            _ => Err(Error::invalid("share.recipient", "must be one of: police, national")),
-        }
-    }
-}
+pub use crate::model::ShareRecipient;
+pub use crate::consent::{DisclosureEntry, ShareError};
 
 /// A referral of a night that still needs following up.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -109,6 +89,11 @@ pub struct ReviewList {
     pub referrals: Vec<ReferralFollowUp>,
     /// Incidents of the night that may be shared but are not yet marked shared.
     pub incidents: Vec<IncidentToShare>,
+    /// Shares logged for the night's incidents and concerns (for the lead to see; they need
+    /// no action and are not counted in [`ReviewList::len`]).
+    pub disclosures: Vec<DisclosureEntry>,
+    /// Records of other nights that have clashes (not listed here).
+    pub other_clashes: usize,
 }
 
 impl ReviewList {
@@ -166,6 +151,8 @@ impl Store {
         check_id("concern.id", id)?;
         let outcome = outcome.trim();
         check_text("review.outcome", outcome, MAX_NOTE, false)?;
+        // The outcome is free text about the person: sealed under their key when linked.
+        let (_, outcome) = self.seal_settle_value("concern", id, &["review".into(), "outcome".into()], Json::String(outcome.to_string()))?;
         let doc_id = self.doc_of("concerns", "concern", id)?;
         let review = serde_json::json!({ "by": self.user.clone(), "at": Utc::now().to_rfc3339(), "outcome": outcome });
         let idc = id.to_string();
@@ -182,7 +169,7 @@ impl Store {
             &[("concern.review", "concern", Some(id))],
         )?;
         let data: String = self.conn.query_row("SELECT data FROM concerns WHERE id = ?1", [id], |r| r.get(0))?;
-        Ok(serde_json::from_str(&data)?)
+        self.open_row(crate::fieldseal::RecordKind::Concern, &data)
     }
 
     /// Settles a same-field clash: writes `value` to the field at `path` of the record
@@ -220,6 +207,8 @@ impl Store {
             "shift" => "shift",
             _ => "alert",
         };
+        // A sealed field of a person's record is written sealed again (fieldseal.rs).
+        let (path, value) = self.seal_settle_value(entity, id, path, value)?;
         let doc_id = self.doc_of(table, kind_name, id)?;
         let idc = id.to_string();
         let path_owned: Vec<String> = path.to_vec();
@@ -255,72 +244,73 @@ impl Store {
         )
     }
 
-    /// Records that an incident was shared with `recipient`. Consent must allow it (full or
-    /// anonymised), unless a lawful basis for sharing without consent is given.
+    /// Records that an incident was shared with `recipient` (police or national scheme): a
+    /// disclosure in the incident's log, audited `incident.share`. Consent must cover it, or a
+    /// lawful basis must be given on a lead device; see [`Store::share_incident`] for the
+    /// typed refusal (here converted: no consent and no basis is [`Error::Invalid`] on
+    /// `share.legal_basis`, a member device is [`Error::State`]).
     pub fn mark_incident_shared(&mut self, id: &str, recipient: ShareRecipient, legal_basis: Option<LegalBasis>) -> Result<()> {
-        check_id("incident.id", id)?;
-        let doc_id = self.doc_of("incidents", "incident", id)?;
-        let data: String = self.conn.query_row("SELECT data FROM incidents WHERE id = ?1", [id], |r| r.get(0))?;
-        let inc: crate::model::Incident = serde_json::from_str(&data)?;
-        let consent = match recipient {
-            ShareRecipient::Police => inc.input.share_police,
-            ShareRecipient::National => inc.input.share_national,
-        };
-        if consent == ShareConsent::None && legal_basis.is_none() {
-            return Err(Error::invalid(
-                "share.legal_basis",
-                "consent to share with this recipient was not given; give a lawful basis to share without consent, or do not share",
-            ));
-        }
-        let mut entry = serde_json::json!({ "by": self.user.clone(), "at": Utc::now().to_rfc3339(), "consent": consent.as_str() });
-        if let Some(b) = legal_basis {
-            entry["legal_basis"] = Json::String(b.as_str().to_string());
-        }
-        let idc = id.to_string();
-        let who = recipient.as_str();
-        self.change(
-            &doc_id,
-            DocKind::Shift,
-            false,
-            |tx| {
-                let m = doc::root_map(tx, "incidents")?;
-                let r = doc::child_map(tx, &m, &idc)?.ok_or_else(|| not_found("incident", &idc))?;
-                let shared = match doc::child_map(tx, &r, "shared")? {
-                    Some(s) => s,
-                    None => tx.put_object(&r, "shared", ObjType::Map)?,
-                };
-                put_json(tx, &shared, who, &entry)
-            },
-            |t, d, s| projection::project(t, &doc_id, DocKind::Shift, d, Target::Record("incidents", id), s),
-            &[("incident.share", "incident", Some(id))],
-        )
+        self.share_incident(id, recipient, legal_basis).map(|_| ()).map_err(Error::from)
     }
 
-    /// Recipients an incident has been marked shared with.
+    /// Recipients an incident has been shared with (from its disclosure log), each once.
     pub fn incident_shared_with(&mut self, id: &str) -> Result<Vec<ShareRecipient>> {
-        check_id("incident.id", id)?;
-        let doc_id = self.doc_of("incidents", "incident", id)?;
-        let d = self.load_doc(&doc_id)?;
-        let out = (|| -> Result<Vec<ShareRecipient>> {
-            let m = doc::root_map(&d, "incidents")?;
-            let r = doc::child_map(&d, &m, id)?.ok_or_else(|| not_found("incident", id))?;
-            let mut out = vec![];
-            if let Some(s) = doc::child_map(&d, &r, "shared")? {
-                for k in d.keys(&s) {
-                    if let Ok(r) = k.parse::<ShareRecipient>() {
-                        out.push(r);
-                    }
-                }
+        let inc = self.incident_record(id)?;
+        let mut out: Vec<ShareRecipient> = inc.disclosures.values().map(|d| d.recipient).collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Whether the clash in record (`entity`, `id`) belongs to `night`.
+    fn clash_of_night(&self, entity: &str, id: &str, night: NaiveDate) -> Result<bool> {
+        let n = night.to_string();
+        let one = |sql: &str| -> Result<Option<String>> {
+            Ok(self.conn.prepare_cached(sql)?.query_row([id], |r| r.get::<_, String>(0)).optional()?)
+        };
+        let is = |v: Option<String>| v.map(|v| v == n);
+        Ok(match entity {
+            "encounter" => is(one("SELECT night FROM encounters WHERE id = ?1")?).unwrap_or(true),
+            "concern" => is(one("SELECT night FROM concerns WHERE id = ?1")?).unwrap_or(true),
+            "incident" => is(one("SELECT night FROM incidents WHERE id = ?1")?).unwrap_or(true),
+            "shift" => is(one("SELECT night FROM shifts WHERE id = ?1")?).unwrap_or(true),
+            "person" => {
+                let seen: i64 = self.conn.prepare_cached(
+                    "SELECT count(*) FROM encounters WHERE person_id = ?1 AND night = ?2",
+                )?.query_row([id, n.as_str()], |r| r.get(0))?;
+                let created = one("SELECT created_at FROM people WHERE id = ?1")?
+                    .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| night_of(t.with_timezone(&Utc), self.settings.utc_offset_minutes) == night);
+                seen > 0 || created.unwrap_or(false)
             }
-            Ok(out)
-        })();
-        self.cache_doc(&doc_id, d);
-        out
+            "alert" => one("SELECT created_at FROM alerts WHERE id = ?1")?
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| night_of(t.with_timezone(&Utc), self.settings.utc_offset_minutes) == night)
+                .unwrap_or(true),
+            // Team settings concern every night.
+            _ => true,
+        })
+    }
+
+    /// What needs the lead for `night`, with every clash held listed (not only the night's).
+    pub fn review_items_all_clashes(&mut self, night: NaiveDate) -> Result<ReviewList> {
+        let mut list = self.review_items(night)?;
+        list.clashes = self.clashes()?;
+        list.other_clashes = 0;
+        Ok(list)
     }
 
     /// What needs the lead for `night`.
     pub fn review_items(&mut self, night: NaiveDate) -> Result<ReviewList> {
-        let clashes = self.clashes()?;
+        let mut clashes = vec![];
+        let mut other_clashes = 0;
+        for c in self.clashes()? {
+            if self.clash_of_night(&c.entity, &c.id, night)? {
+                clashes.push(c);
+            } else {
+                other_clashes += 1;
+            }
+        }
         let concerns = self.list_concerns(night)?.into_iter().filter(|c| c.review.is_none()).collect();
         let mut referrals = vec![];
         for e in self.list_night(night)? {
@@ -345,13 +335,23 @@ impl Store {
         }
         let mut incidents = vec![];
         for i in self.list_incidents(night)? {
-            let done = self.incident_shared_with(&i.id)?;
+            let done: Vec<ShareRecipient> = i.disclosures.values().map(|d| d.recipient).collect();
             let mut pending = vec![];
-            if i.input.share_police != ShareConsent::None && !done.contains(&ShareRecipient::Police) {
-                pending.push(ShareRecipient::Police);
-            }
-            if i.input.share_national != ShareConsent::None && !done.contains(&ShareRecipient::National) {
-                pending.push(ShareRecipient::National);
+            for (who, flag) in [(ShareRecipient::Police, i.input.share_police), (ShareRecipient::National, i.input.share_national)] {
+                // Consent as it stands now: the incident's flag, unless the person's purpose
+                // consent was stated later (a withdrawal takes the incident off the list).
+                let profile = match i.input.person.as_deref() {
+                    Some(p) => match self.purpose_consent(p, who.purpose()) {
+                        Ok(c) => c,
+                        Err(Error::NotFound { .. }) => None,
+                        Err(e) => return Err(e),
+                    },
+                    None => None,
+                };
+                let covered = crate::consent::consent_covers(flag != ShareConsent::None, i.input.when, profile.as_ref());
+                if covered && !done.contains(&who) {
+                    pending.push(who);
+                }
             }
             if !pending.is_empty() {
                 incidents.push(IncidentToShare {
@@ -364,6 +364,73 @@ impl Store {
                 });
             }
         }
-        Ok(ReviewList { night, clashes, concerns, referrals, incidents })
+        let disclosures = self.disclosures(night, night)?;
+        Ok(ReviewList { night, clashes, concerns, referrals, incidents, disclosures, other_clashes })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EncounterInput, ShiftStart};
+    use crate::{StoreKey, StoreOptions, TeamSetup, Unlock};
+
+    /// Makes a same-field clash on an encounter's zone, as two devices editing it offline
+    /// would: two concurrent writes merged into the stored document.
+    fn clash_zone(s: &mut Store, id: &str) {
+        let doc_id = s.doc_of("encounters", "encounter", id).unwrap();
+        let mut d = s.load_doc(&doc_id).unwrap();
+        let heads = d.get_heads();
+        let mut other = d.fork();
+        for (doc, zone) in [(&mut d, "test-zone-b"), (&mut other, "test-zone-c")] {
+            let mut tx = doc.transaction();
+            let m = doc::root_map(&tx, "encounters").unwrap();
+            let r = doc::child_map(&tx, &m, id).unwrap().unwrap();
+            tx.put(&r, "zone", zone).unwrap();
+            tx.commit();
+        }
+        d.merge(&mut other).unwrap();
+        let chunk = d.save_after(&heads);
+        let t = s.conn.transaction().unwrap();
+        crate::store::store_chunk(&t, &doc_id, &chunk, &d).unwrap();
+        projection::project(&t, &doc_id, DocKind::Shift, &d, Target::All, &s.settings).unwrap();
+        t.commit().unwrap();
+        s.docs.clear();
+    }
+
+    #[test]
+    fn review_of_a_night_lists_only_that_nights_clashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::create(
+            dir.path(),
+            Unlock::Key(StoreKey::generate()),
+            TeamSetup::new("Test Team", &["test-zone-a", "test-zone-b", "test-zone-c"]),
+            &StoreOptions::default(),
+        )
+        .unwrap();
+        let mut ids = vec![];
+        let mut nights = vec![];
+        for days in [3, 2] {
+            let at = Utc::now() - chrono::Duration::days(days);
+            let sh = s
+                .start_shift(ShiftStart { van: "Test Van".into(), crew: vec!["staff-test".into()], zones: vec!["test-zone-a".into()], at: Some(at) })
+                .unwrap();
+            let mut e = EncounterInput::new("test-zone-a");
+            e.at = Some(at + chrono::Duration::minutes(10));
+            ids.push(s.log_encounter(e).unwrap().id);
+            nights.push(sh.night);
+            s.end_shift_at(Some(at + chrono::Duration::hours(1))).unwrap();
+        }
+        clash_zone(&mut s, &ids[0]);
+        assert_eq!(s.clashes().unwrap().len(), 1);
+        let first = s.review_items(nights[0]).unwrap();
+        assert_eq!(first.clashes.len(), 1);
+        assert_eq!(first.clashes[0].id, ids[0]);
+        assert_eq!(first.other_clashes, 0);
+        let second = s.review_items(nights[1]).unwrap();
+        assert!(second.clashes.is_empty(), "another night's clash is not listed");
+        assert_eq!(second.other_clashes, 1, "but it is counted");
+        let all = s.review_items_all_clashes(nights[1]).unwrap();
+        assert_eq!(all.clashes.len(), 1);
     }
 }

@@ -33,6 +33,8 @@ struct GenInc {
     police: ShareConsent,
     national: ShareConsent,
     reported: bool,
+    shared_police: bool,
+    shared_national: bool,
 }
 
 #[derive(Default)]
@@ -165,7 +167,7 @@ fn night(
         let police = pick(rng, ShareConsent::ALL);
         let national = pick(rng, ShareConsent::ALL);
         let reported = rng.gen_bool(0.3);
-        s.record_incident(IncidentInput {
+        let id = s.record_incident(IncidentInput {
             when: at(n, 60),
             place: ZONES[1].into(),
             kind,
@@ -179,13 +181,32 @@ fn night(
             person: None,
             encounter: None,
         })
-        .unwrap();
+        .unwrap()
+        .id;
+        // Actual shares, logged as disclosures: with consent, or (this store is a lead) without
+        // consent on a lawful basis; some incidents stay unshared; a second share with the same
+        // recipient must not count twice.
+        let mut share = |who: ShareRecipient, consent: ShareConsent| -> bool {
+            if !rng.gen_bool(0.5) {
+                return false;
+            }
+            let basis = (consent == ShareConsent::None).then_some(LegalBasis::CrimePrevention);
+            s.share_incident(&id, who, basis).unwrap();
+            if rng.gen_bool(0.2) {
+                s.share_incident(&id, who, basis).unwrap();
+            }
+            true
+        };
+        let shared_police = share(ShareRecipient::Police, police);
+        let shared_national = share(ShareRecipient::National, national);
         g.incidents.push(GenInc {
             night: n,
             kind,
             police,
             national,
             reported,
+            shared_police,
+            shared_national,
         });
     }
     s.end_shift().unwrap();
@@ -385,7 +406,28 @@ fn check_report(
     );
 
     let (mut ip, mut inn, mut ir) = (Expected::new(), Expected::new(), Expected::new());
+    let (mut sp, mut sn) = (Expected::new(), Expected::new());
     for i in g.incidents.iter().filter(|i| in_range(i.night)) {
+        bump(
+            &mut sp,
+            i.kind.as_str(),
+            if i.shared_police {
+                "shared_with_police"
+            } else {
+                "not_shared"
+            },
+            1,
+        );
+        bump(
+            &mut sn,
+            i.kind.as_str(),
+            if i.shared_national {
+                "shared_with_national_scheme"
+            } else {
+                "not_shared"
+            },
+            1,
+        );
         bump(&mut ip, i.kind.as_str(), i.police.as_str(), 1);
         bump(&mut inn, i.kind.as_str(), i.national.as_str(), 1);
         bump(
@@ -421,6 +463,20 @@ fn check_report(
         &["reported_to_police".into(), "not_reported".into()],
         &ir,
         "incidents reported",
+    );
+    assert_table(
+        sec("incidents_shared_police"),
+        &types,
+        &["shared_with_police".into(), "not_shared".into()],
+        &sp,
+        "incidents shared with the police",
+    );
+    assert_table(
+        sec("incidents_shared_national"),
+        &types,
+        &["shared_with_national_scheme".into(), "not_shared".into()],
+        &sn,
+        "incidents shared with the national scheme",
     );
 }
 
@@ -546,6 +602,10 @@ fn report_equals_an_independent_recount_including_merges() {
         2,
     );
 
+    // The generated night has both shared and unshared incidents for each recipient.
+    for f in [|i: &GenInc| i.shared_police, |i: &GenInc| i.shared_national] {
+        assert!(g.incidents.iter().any(f) && !g.incidents.iter().all(f));
+    }
     let opts = ReportOptions::default();
     let mut edges: HashMap<String, String> = HashMap::new();
     let r0 = s.report_unsuppressed(from, to, &opts).unwrap();

@@ -370,6 +370,20 @@ impl Store {
             true,
             true,
         );
+        // Actual shares: an incident counts as shared with a recipient when its disclosure log
+        // holds at least one share with it (as the log stands now, like referral outcomes).
+        let mut inc_shared_police = Counter::new(
+            types(),
+            Axis::new(["shared_with_police", "not_shared"]),
+            true,
+            true,
+        );
+        let mut inc_shared_national = Counter::new(
+            types(),
+            Axis::new(["shared_with_national_scheme", "not_shared"]),
+            true,
+            true,
+        );
         {
             let mut st = self.conn.prepare_cached(
                 "SELECT kind, share_police, share_national, data FROM incidents WHERE night >= ?1 AND night <= ?2",
@@ -393,6 +407,25 @@ impl Store {
                         "reported_to_police"
                     } else {
                         "not_reported"
+                    },
+                    1,
+                );
+                let shared = |who: ShareRecipient| i.disclosures.values().any(|d| d.recipient == who);
+                inc_shared_police.add(
+                    &kind,
+                    if shared(ShareRecipient::Police) {
+                        "shared_with_police"
+                    } else {
+                        "not_shared"
+                    },
+                    1,
+                );
+                inc_shared_national.add(
+                    &kind,
+                    if shared(ShareRecipient::National) {
+                        "shared_with_national_scheme"
+                    } else {
+                        "not_shared"
                     },
                     1,
                 );
@@ -434,6 +467,8 @@ impl Store {
             inc_police.table(),
             inc_national.table(),
             inc_reported.table(),
+            inc_shared_police.table(),
+            inc_shared_national.table(),
             alerts.table(),
         ];
         let s = |x: &str| x.to_string();
@@ -448,6 +483,8 @@ impl Store {
             ("incidents_police_consent", s("Incidents: consent to share with the police"), s("Violence and crime incidents in the range by type and consent to share with the police."), Chart::RowTotals),
             ("incidents_national_consent", s("Incidents: consent to share with the national reporting scheme"), s("The same incidents by consent to share with the national scheme."), Chart::RowTotals),
             ("incidents_police_reported", s("Incidents reported to the police"), s("The same incidents by whether they were reported to the police."), Chart::Column(0)),
+            ("incidents_shared_police", s("Incidents shared with the police"), s("The same incidents by whether the team has logged a share of them with the police (a disclosure, as the log stands now)."), Chart::Column(0)),
+            ("incidents_shared_national", s("Incidents shared with the national reporting scheme"), s("The same incidents by whether the team has logged a share of them with the national reporting scheme."), Chart::Column(0)),
             ("alerts", s("Alerts issued"), s("Dangerous-individual alerts issued in the range, by risk."), Chart::Column(0)),
         ];
         // Cells holding the same value in several tables must be hidden together.
@@ -460,13 +497,15 @@ impl Store {
             }
         };
         let mut links = vec![vec![(0, grand(0)), (1, grand(1)), (2, grand(2))]];
-        let (ip, inn, ir) = (7, 8, 9);
-        for i in 0..=tables[ip].rows() {
-            links.push(vec![
-                (ip, Pos::new(i, tables[ip].cols())),
-                (inn, Pos::new(i, tables[inn].cols())),
-                (ir, Pos::new(i, tables[ir].cols())),
-            ]);
+        // The five incident tables share their per-type totals (and grand total).
+        let incident_tables = [7, 8, 9, 10, 11];
+        for i in 0..=tables[7].rows() {
+            links.push(
+                incident_tables
+                    .iter()
+                    .map(|&ti| (ti, Pos::new(i, tables[ti].cols())))
+                    .collect(),
+            );
         }
         Ok(RawReport {
             meta,

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::render::csv_field;
 use crate::error::{Error, Result};
+use crate::fieldseal::{self, FieldKeys, RecordKind, WITHHELD_MARKER};
 use crate::model::*;
 use crate::store::Store;
 
@@ -108,6 +109,16 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map(|x| x.to_string()).unwrap_or_default()
 }
 
+/// A sealed field's cell: its text, or `[erased or not yet synced]` when this device cannot
+/// open it (the record names it in `withheld`).
+fn sealed_cell(withheld: &[String], field: &str, value: String) -> String {
+    if withheld.iter().any(|w| w == field) {
+        format!("[{WITHHELD_MARKER}]")
+    } else {
+        value
+    }
+}
+
 fn join<T: AsRef<str>>(v: &[T]) -> String {
     v.iter().map(|x| x.as_ref()).collect::<Vec<_>>().join(";")
 }
@@ -135,6 +146,8 @@ impl Store {
             })?;
             Ok(r.collect::<rusqlite::Result<Vec<_>>>()?)
         };
+        // Sealed person-linked fields are opened here, at export time (fieldseal.rs).
+        let mut keys = FieldKeys::new(&self.conn);
         let out = match entity {
             ExportEntity::Shifts => {
                 let mut c = Csv::new(&[
@@ -193,7 +206,8 @@ impl Store {
                     "status",
                 ]);
                 for (night, d) in rows("SELECT night, data FROM encounters WHERE night >= ?1 AND night <= ?2 ORDER BY at, id")? {
-                    let e: Encounter = serde_json::from_str(&d)?;
+                    let e: Encounter = fieldseal::open_record(RecordKind::Encounter, &d, &mut keys)?;
+                    let w = &e.withheld;
                     let i = &e.input;
                     for (s, n) in &i.services {
                         svc.row(vec![e.id.clone(), night.clone(), s.as_str().into(), n.to_string()]);
@@ -212,8 +226,9 @@ impl Store {
                         i.consent.share_with_partners.to_string(),
                         i.services.iter().map(|(s, n)| format!("{s}={n}")).collect::<Vec<_>>().join(";"),
                         i.referrals.len().to_string(), opt(&i.follow_up.as_ref().and_then(|f| f.due)),
-                        opt(&i.follow_up.as_ref().map(|f| f.what.clone())), opt(&i.follow_up.as_ref().map(|f| f.done)),
-                        opt(&i.note),
+                        sealed_cell(w, "follow_up.what", opt(&i.follow_up.as_ref().map(|f| f.what.clone()))),
+                        opt(&i.follow_up.as_ref().map(|f| f.done)),
+                        sealed_cell(w, "note", opt(&i.note)),
                     ]);
                 }
                 match entity {
@@ -298,14 +313,15 @@ impl Store {
                     "review_outcome",
                 ]);
                 for (night, d) in rows("SELECT night, data FROM concerns WHERE night >= ?1 AND night <= ?2 ORDER BY at, id")? {
-                    let x: Concern = serde_json::from_str(&d)?;
+                    let x: Concern = fieldseal::open_record(RecordKind::Concern, &d, &mut keys)?;
+                    let w = &x.withheld;
                     let i = &x.input;
                     c.row(vec![
                         x.id.clone(), night, x.at.to_rfc3339(), x.shift.clone(), i.category.as_str().into(),
                         join(&i.indicators.iter().map(|s| s.as_str()).collect::<Vec<_>>()), opt(&i.encounter), opt(&i.person),
-                        i.consent.as_str().into(), i.action.clone(), i.shared_without_consent.to_string(),
+                        i.consent.as_str().into(), sealed_cell(w, "action", i.action.clone()), i.shared_without_consent.to_string(),
                         opt(&i.legal_basis.map(|b| b.as_str())), opt(&x.review.as_ref().map(|r| r.by.clone())),
-                        opt(&x.review.as_ref().map(|r| r.at.to_rfc3339())), opt(&x.review.as_ref().map(|r| r.outcome.clone())),
+                        opt(&x.review.as_ref().map(|r| r.at.to_rfc3339())), sealed_cell(w, "review.outcome", opt(&x.review.as_ref().map(|r| r.outcome.clone()))),
                     ]);
                 }
                 c.0
@@ -329,12 +345,14 @@ impl Store {
                     "encounter",
                 ]);
                 for (night, d) in rows("SELECT night, data FROM incidents WHERE night >= ?1 AND night <= ?2 ORDER BY at, id")? {
-                    let x: Incident = serde_json::from_str(&d)?;
+                    let x: Incident = fieldseal::open_record(RecordKind::Incident, &d, &mut keys)?;
+                    let w = &x.withheld;
                     let i = &x.input;
                     c.row(vec![
                         x.id.clone(), night, i.when.to_rfc3339(), x.shift.clone(), i.place.clone(), i.kind.as_str().into(),
-                        opt(&i.injuries), opt(&i.perpetrator), i.police_reported.to_string(), opt(&i.crime_reference),
-                        i.share_police.as_str().into(), i.share_national.as_str().into(), opt(&i.support), opt(&i.person),
+                        sealed_cell(w, "injuries", opt(&i.injuries)), sealed_cell(w, "perpetrator", opt(&i.perpetrator)),
+                        i.police_reported.to_string(), sealed_cell(w, "crime_reference", opt(&i.crime_reference)),
+                        i.share_police.as_str().into(), i.share_national.as_str().into(), sealed_cell(w, "support", opt(&i.support)), opt(&i.person),
                         opt(&i.encounter),
                     ]);
                 }
