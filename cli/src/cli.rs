@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    admin, alert, concern, demo, devices, encounter, hub, incident, init, invite, people, person,
-    report, review, shift, sync,
+    admin, alert, concern, demo, devices, duress, encounter, hub, incident, init, invite, people,
+    person, report, review, shift, sync,
 };
 
 /// Offline-first outreach logger: the command for team leads and operators.
@@ -112,12 +112,18 @@ pub enum Command {
     Enrol(invite::EnrolArgs),
     /// Sync with the hub: push this device's changes, pull the others'; `sync status` shows where it stands
     Sync(sync::SyncArgs),
-    /// The team's devices: list them, or revoke one (lead only)
+    /// The team's devices: list them, revoke one (optionally with a remote wipe), the dead-man timer
     #[command(
         subcommand,
-        after_help = "Example:\n  outreach devices list\n  outreach devices revoke 3f9a1c"
+        after_help = "Example:\n  outreach devices list\n  outreach devices revoke 3f9a1c --wipe\n  outreach devices dead-man --hours 72"
     )]
     Devices(devices::DevicesCommand),
+    /// A duress passphrase: opening the store with it destroys the store
+    #[command(
+        subcommand,
+        after_help = "Example:\n  outreach duress set\n  outreach duress clear"
+    )]
+    Duress(duress::DuressCommand),
     /// The lead's morning: the merged night across vans and what needs the lead (clashes, concerns, referrals, incidents)
     Review(review::ReviewArgs),
     /// Duplicate person profiles: suggestions, merge, unmerge (lead)

@@ -89,6 +89,10 @@ impl CliError {
                 format!("the store in {d} has schema version {found}, newer than this outreach supports ({supported}); update outreach"),
             ),
             CoreError::State(msg) => (Exit::Other, msg),
+            CoreError::Wiped => (
+                Exit::Revoked,
+                format!("the store in {d} has been wiped (a lead's remote wipe order, or the team's dead-man timer) and cannot be recovered; to use this device again, ask a lead for a new invite (outreach enrol)"),
+            ),
             other => (Exit::Other, format!("{other}; nothing was saved by this command")),
         };
         CliError {

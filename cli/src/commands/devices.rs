@@ -1,8 +1,11 @@
-//! `outreach devices list|revoke`: the team's devices, as the hub's directory holds them.
+//! `outreach devices list|revoke|dead-man`: the team's devices, as the hub's directory holds
+//! them, and the team's device-loss settings.
 //!
-//! Both ask the hub (the list is the hub's directory, also stored in this store). Device names
-//! come from other devices through the hub: they are cleaned of control characters before
-//! they reach the terminal.
+//! `list` and `revoke` ask the hub (the list is the hub's directory, also stored in this
+//! store). Device names come from other devices through the hub: they are cleaned of control
+//! characters before they reach the terminal. `revoke --wipe` adds a signed order that the
+//! revoked device wipe its store at its next contact; `dead-man` sets the team's dead-man
+//! timer (see ARCHITECTURE.md, "Device loss").
 
 use std::io::IsTerminal;
 
@@ -28,9 +31,33 @@ pub enum DevicesCommand {
         after_help = "ID is the device id from `outreach devices list` (the short form \
 is enough when it is unique). The device's name is shown and you are asked to confirm; --yes \
 skips the question (for scripts). Other devices pick the new team key up on their next sync.\n\n\
-Example:\n  outreach devices revoke 3f9a1c\n  outreach devices revoke 3f9a1c0d5e7b29a4c6d8e0f1a2b3c4d5 --yes"
+With --wipe the hub also hands the device a signed order to wipe its store the next time it \
+contacts the hub (a lost or stolen phone): it checks the order came from a lead and destroys its \
+store.\n\n\
+Example:\n  outreach devices revoke 3f9a1c\n  outreach devices revoke 3f9a1c --wipe\n  outreach devices revoke 3f9a1c0d5e7b29a4c6d8e0f1a2b3c4d5 --yes"
     )]
     Revoke(RevokeArgs),
+    /// Show or set the team's dead-man timer (lead only to set): a member device that has not
+    /// synced for that many hours wipes its store at its next unlock
+    #[command(
+        name = "dead-man",
+        after_help = "The setting travels to every device with the team settings at their next \
+sync. Lead devices are never wiped by it. A device whose clock runs fast wipes early; one whose \
+clock is set back wipes late (see ARCHITECTURE.md, \"Device loss\").\n\n\
+Example:\n  outreach devices dead-man\n  outreach devices dead-man --hours 72\n  outreach devices dead-man --off"
+    )]
+    DeadMan(DeadManArgs),
+}
+
+/// Options of `outreach devices dead-man`.
+#[derive(Debug, Args)]
+pub struct DeadManArgs {
+    /// Wipe a member device that has not synced for this many hours (1 to 87600)
+    #[arg(long, value_name = "HOURS", conflicts_with = "off")]
+    hours: Option<u32>,
+    /// Turn the dead-man timer off
+    #[arg(long)]
+    off: bool,
 }
 
 /// Options of `outreach devices list`.
@@ -50,6 +77,9 @@ pub struct RevokeArgs {
     /// Do not ask for confirmation
     #[arg(long)]
     yes: bool,
+    /// Also order the device to wipe its store at its next contact with the hub
+    #[arg(long)]
+    wipe: bool,
 }
 
 /// Runs a devices command.
@@ -57,6 +87,7 @@ pub fn run(ctx: &Context, c: DevicesCommand) -> CliResult {
     match c {
         DevicesCommand::List(a) => list(ctx, a),
         DevicesCommand::Revoke(a) => revoke(ctx, a),
+        DevicesCommand::DeadMan(a) => dead_man(ctx, a),
     }
 }
 
@@ -164,9 +195,10 @@ fn revoke(ctx: &Context, a: RevokeArgs) -> CliResult {
             )));
         }
         let answer = context::ask_line(&format!(
-            "Revoke \"{name}\" ({}, {}, {id})? The hub will refuse it and the team key rotates. Type yes to revoke: ",
+            "Revoke \"{name}\" ({}, {}, {id})? The hub will refuse it and the team key rotates{}. Type yes to revoke: ",
             output::short(&id),
-            remote::role_name(target.role)
+            remote::role_name(target.role),
+            if a.wipe { "; the device will wipe its store at its next contact" } else { "" }
         ))?
         .unwrap_or_default();
         if !answer.trim().eq_ignore_ascii_case("yes") {
@@ -176,11 +208,42 @@ fn revoke(ctx: &Context, a: RevokeArgs) -> CliResult {
         }
     }
     let epoch = store
-        .revoke_device(&transport, &id)
+        .revoke_device_with_wipe(&transport, &id, a.wipe)
         .map_err(|e| ctx.sync_err(e))?;
+    let wipe_note = if a.wipe {
+        "A signed wipe order waits at the hub: the device destroys its store the next time it contacts the hub.\n"
+    } else {
+        ""
+    };
     emit(&format!(
         "Revoked \"{name}\" ({id}). The hub refuses it from now on.\n\
+         {wipe_note}\
          The team key moved to epoch {epoch}: the revoked device cannot read anything written from now on.\n\
          Next: sync the other devices (outreach sync) so they pick the new key up.\n"
     ))
+}
+
+fn dead_man(ctx: &Context, a: DeadManArgs) -> CliResult {
+    let mut store = ctx.open()?;
+    if a.hours.is_none() && !a.off {
+        return emit(&match store.settings().dead_man_hours {
+            Some(h) => format!("Dead-man timer: {h} hours (a member device that has not synced for {h} hours wipes its store at its next unlock).\n"),
+            None => "Dead-man timer: off. Set one with `outreach devices dead-man --hours 72`.\n".to_string(),
+        });
+    }
+    if store.sync_role().map_err(|e| ctx.core(e))? != Role::Lead {
+        return Err(CliError {
+            exit: Exit::Refused,
+            message: "only a lead device can set the dead-man timer; ask a team lead".into(),
+        });
+    }
+    let hours = if a.off { None } else { a.hours };
+    store.set_dead_man_hours(hours).map_err(|e| ctx.core(e))?;
+    emit(&match hours {
+        Some(h) => format!(
+            "Dead-man timer set to {h} hours. Member devices learn it at their next sync; from then on one that has not synced for {h} hours wipes its store at its next unlock.\n\
+             Next: outreach sync\n"
+        ),
+        None => "Dead-man timer turned off. Member devices learn it at their next sync.\nNext: outreach sync\n".to_string(),
+    })
 }

@@ -6,6 +6,7 @@ pub mod alert;
 pub mod concern;
 pub mod demo;
 pub mod devices;
+pub mod duress;
 pub mod encounter;
 pub mod hub;
 pub mod incident;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Enrol(a) => invite::enrol(&ctx, a),
         Command::Sync(a) => sync::run(&ctx, a),
         Command::Devices(c) => devices::run(&ctx, c),
+        Command::Duress(c) => duress::run(&ctx, c),
         Command::Review(a) => review::run(&ctx, a),
         Command::People(c) => people::run(&ctx, c),
         Command::Report(a) => report::report(&ctx, a),
