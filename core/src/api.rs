@@ -134,6 +134,9 @@ pub struct AuditEvent {
     pub entity: String,
     /// Record id.
     pub entity_id: Option<String>,
+    /// The writing device's sequence number in its hash chain (`None` for rows written before
+    /// the chain existed; see [`crate::audit`]).
+    pub device_seq: Option<i64>,
 }
 
 /// A same-field clash in one record, for the lead's review list.
@@ -508,7 +511,8 @@ impl Store {
         self.read_person(id)
     }
 
-    /// Finds people by code name, offline and forgiving of misspelling. Best first.
+    /// Finds people by code name, offline and forgiving of misspelling. Best first. Audited
+    /// (`person.search`, without the query) when anything is found.
     pub fn find_people(&self, query: &str, limit: usize) -> Result<Vec<PersonMatch>> {
         check_text("query", query, MAX_SHORT, false)?;
         let q = normalise::fold_name(query);
@@ -526,6 +530,10 @@ impl Store {
         }
         out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.code_name.cmp(&b.code_name)));
         out.truncate(limit.max(1));
+        if !out.is_empty() {
+            // Search results show code names: audited as one event, never with the query.
+            self.audit("person.search", "person", None)?;
+        }
         Ok(out)
     }
 
@@ -638,7 +646,7 @@ impl Store {
     /// The newest audit events, newest first.
     pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEvent>> {
         let mut st = self.conn.prepare_cached(
-            "SELECT seq, at, device, actor, action, entity, entity_id FROM audit ORDER BY seq DESC LIMIT ?1",
+            "SELECT seq, at, device, actor, action, entity, entity_id, dseq FROM audit ORDER BY seq DESC LIMIT ?1",
         )?;
         let rows = st.query_map([limit as i64], |r| {
             Ok(AuditEvent {
@@ -649,6 +657,7 @@ impl Store {
                 action: r.get(4)?,
                 entity: r.get(5)?,
                 entity_id: r.get(6)?,
+                device_seq: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -670,6 +679,8 @@ impl Store {
                 DocKind::Person => &[],
                 DocKind::Alert => &[],
                 DocKind::Settings => &[],
+                // Each written by one device only, append-only: no clash can arise.
+                DocKind::Audit => &[],
             };
             for (map, entity) in maps {
                 let m = doc::root_map(&d, map)?;
@@ -688,6 +699,7 @@ impl Store {
                 DocKind::Alert => Some(("alert", "alert")),
                 DocKind::Shift => Some(("shift", "shift")),
                 DocKind::Settings => Some(("settings", "settings")),
+                DocKind::Audit => None,
             };
             if let Some((map, entity)) = single {
                 let m = doc::root_map(&d, map)?;

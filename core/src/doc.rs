@@ -27,6 +27,8 @@ pub enum DocKind {
     Alert,
     /// Team settings (zones, default country, the alert hash secret).
     Settings,
+    /// One device's audit log (its chained, signed entries; see `crate::audit`).
+    Audit,
 }
 
 impl DocKind {
@@ -37,6 +39,7 @@ impl DocKind {
             DocKind::Person => "person",
             DocKind::Alert => "alert",
             DocKind::Settings => "settings",
+            DocKind::Audit => "audit",
         }
     }
 
@@ -47,6 +50,7 @@ impl DocKind {
             "person" => DocKind::Person,
             "alert" => DocKind::Alert,
             "settings" => DocKind::Settings,
+            "audit" => DocKind::Audit,
             _ => return Err(Error::Document("unknown document kind".into())),
         })
     }
@@ -59,6 +63,7 @@ impl DocKind {
             DocKind::Person => &["profile"],
             DocKind::Alert => &["alert"],
             DocKind::Settings => &["settings"],
+            DocKind::Audit => &["entries"],
         }
     }
 }

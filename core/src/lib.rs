@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod audit;
 pub mod doc;
 pub mod erase;
 pub mod consent;
@@ -50,5 +51,10 @@ pub mod testing {
     /// Runs migrations on a bare connection up to `target`.
     pub fn migrate_to(conn: &mut rusqlite::Connection, target: u32) -> crate::Result<()> {
         crate::store::schema::migrate_to(conn, target)
+    }
+    /// Copies the store's new audit entries into its synced audit document, as the start of
+    /// every sync does (for tests without a hub).
+    pub fn append_audit_doc(store: &mut crate::Store) -> crate::Result<u64> {
+        store.append_audit_doc()
     }
 }

@@ -49,6 +49,7 @@ pub(crate) fn project(conn: &Connection, doc_id: &str, kind: DocKind, d: &Autome
         DocKind::Person => project_person(conn, doc_id, d),
         DocKind::Alert => project_alert(conn, doc_id, d, s),
         DocKind::Settings => Ok(()),
+        DocKind::Audit => crate::audit::project(conn, d),
     }
 }
 

@@ -91,6 +91,9 @@ pub struct Store {
     /// Set while a new store is being built in its staging directory.
     pub(crate) finish_to: Option<PathBuf>,
     pub(crate) finish_key: Option<StoreKey>,
+    /// This device's audit signing key, loaded once per session on first use (zeroized on
+    /// drop; see `crate::audit`).
+    pub(crate) audit_signer: std::cell::OnceCell<crate::audit::Signer>,
 }
 
 impl std::fmt::Debug for Store {
@@ -457,6 +460,7 @@ impl Store {
             sync: None,
             finish_to: None,
             finish_key: None,
+            audit_signer: std::cell::OnceCell::new(),
         })
     }
 
@@ -577,11 +581,12 @@ impl Store {
             let id = self.sync.as_ref().ok_or_else(|| Error::State("this store has no sync identity".into()))?;
             crate::sync::identity::queue_sealed(&t, id, doc_id, &chunk, &now)?;
             project(&t, &d, &self.settings)?;
-            for (action, entity, id) in audit {
-                exec(&t, 
-                    "INSERT INTO audit (at, device, actor, action, entity, entity_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![now, self.device_id, self.user, action, entity, id],
-                )?;
+            if !audit.is_empty() {
+                // Chained and signed (crate::audit), in this same transaction.
+                let signer = crate::audit::signer(&self.audit_signer, self.sync.as_ref())?;
+                for (action, entity, id) in audit {
+                    crate::audit::append(&t, signer, &now, &self.user, action, entity, *id)?;
+                }
             }
             t.commit()?;
             Ok(())
@@ -594,15 +599,6 @@ impl Store {
             // The in-memory document is dropped: the next load reads what the disk holds.
             Err(e) => Err(e),
         }
-    }
-
-    /// Appends an audit event in its own transaction (views, exports).
-    pub(crate) fn audit(&self, action: &str, entity: &str, id: Option<&str>) -> Result<()> {
-        exec(&self.conn, 
-            "INSERT INTO audit (at, device, actor, action, entity, entity_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![Utc::now().to_rfc3339(), self.device_id, self.user, action, entity, id],
-        )?;
-        Ok(())
     }
 
     /// Ids and kinds of every document held.

@@ -140,7 +140,19 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE sync_identity ADD COLUMN kx_pending BLOB;
     ALTER TABLE sync_identity ADD COLUMN shred_floor INTEGER NOT NULL DEFAULT 0;
     -- sealed person-linked fields
-    -- audit chain
+    -- audit chain: rows written from v5 on carry the writing device's sequence number `dseq`
+    -- (1, 2, ... per device), `prev_hash` (the device's previous entry's hash; 32 zero bytes
+    -- for the first), `hash` (SHA-256 of the entry's canonical bytes) and `sig` (the device's
+    -- Ed25519 signature of the hash); see core/src/audit.rs. Rows from before v5 keep NULLs:
+    -- they are "pre-chain", shown but not verifiable. On a lead, entries of the other devices
+    -- (projected from their synced audit documents) live in this same table.
+    ALTER TABLE audit ADD COLUMN dseq INTEGER;
+    ALTER TABLE audit ADD COLUMN prev_hash BLOB;
+    ALTER TABLE audit ADD COLUMN hash BLOB;
+    ALTER TABLE audit ADD COLUMN sig BLOB;
+    CREATE UNIQUE INDEX audit_chain ON audit(device, dseq);
+    CREATE INDEX audit_entity ON audit(entity_id);
+    CREATE INDEX audit_at ON audit(at);
     -- retention
     -- device loss
     -- consent, disclosure and the lead's review

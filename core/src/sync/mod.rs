@@ -523,6 +523,8 @@ impl Store {
         // Erasures first: a device back after weeks deletes the shredded documents (and its
         // queued changes to them) before it pushes anything.
         report.shreds_applied = self.apply_shreds(transport, cancel)?;
+        // This device's audit entries since the last sync, into its audit document (one change).
+        self.append_audit_doc()?;
         self.push(transport, progress, cancel, &mut report)?;
         self.pull(transport, progress, cancel, &mut report)?;
         // After a shred order, and only once every team key up to the log's head is in: a new
