@@ -8,6 +8,7 @@ pub mod demo;
 pub mod devices;
 pub mod duress;
 pub mod encounter;
+pub mod erase;
 pub mod hub;
 pub mod incident;
 pub mod init;

@@ -39,6 +39,9 @@ pub enum PersonCommand {
     /// Edit a profile: only what is given changes (an empty value clears a text field)
     #[command(after_help = format!("{}\n\nExample:\n  outreach person edit 01890a5d-ac96-774b-bcce-b302099a8057 --age-band 35_44 --no-injecting --note \"\"", values_help()))]
     Edit(EditArgs),
+    /// Erase a person for the whole team (lead, needs the hub): destroys the profile and every
+    /// profile merged with it on every device and the hub; counts are kept
+    Erase(super::erase::EraseArgs),
 }
 
 /// Profile fields shared by `add` and `edit`.
@@ -165,6 +168,7 @@ pub struct EditArgs {
 /// Runs a person command.
 pub fn run(ctx: &Context, c: PersonCommand) -> CliResult {
     match c {
+        PersonCommand::Erase(a) => super::erase::run(ctx, a),
         PersonCommand::Add(a) => {
             let mut input = PersonInput::new(a.code_name.trim());
             input.flags.injecting = a.injecting;
