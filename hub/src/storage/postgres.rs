@@ -9,9 +9,11 @@
 //! query at once, but their bytes stay in the table's (and its TOAST table's) data files until
 //! (auto)VACUUM reclaims the space and later writes overwrite it, and in the server's WAL
 //! segments and any base backups until those are recycled. PostgreSQL has no secure-delete
-//! mode; the hub does not run VACUUM itself (see `docs/PROTOCOL.md`, "What deletion means on
-//! the hub"). Crypto-shredding does not rely on it: the keys that could open those bytes are
-//! destroyed on every device.
+//! mode. After each shred the hub runs `VACUUM items` in the background (the reply does not
+//! wait for it), which reclaims the dead tuples' space in the table and its TOAST table; the
+//! WAL and backups are the operator's to rotate (see `docs/PROTOCOL.md`, "What deletion means
+//! on the hub"). Crypto-shredding does not rely on any of it: the keys that could open those
+//! bytes are destroyed on every device.
 
 use std::net::IpAddr;
 
@@ -180,6 +182,15 @@ impl PgStorage {
         let store = PgStorage { pool };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// `VACUUM items` (and its TOAST table): reclaim the space of deleted rows so that later
+    /// writes reuse it. Run in the background after every shred; safe to call at any time.
+    /// Concurrent calls queue on the table's lock.
+    pub async fn vacuum_items(&self) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        client.batch_execute("VACUUM items").await?;
+        Ok(())
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -415,14 +426,15 @@ async fn revoke_in(tx: &Transaction<'_>, auth: &AuthStamp, target: DeviceId, rot
     to_u64(next, "seq")
 }
 
-async fn shred_in(tx: &Transaction<'_>, auth: &AuthStamp, order: &ShredOrder, rotation: &Rotation) -> Result<ShredResponse, StoreError> {
+/// Returns the reply and whether anything was deleted (a retried order deletes nothing).
+async fn shred_in(tx: &Transaction<'_>, auth: &AuthStamp, order: &ShredOrder, rotation: &Rotation) -> Result<(ShredResponse, bool), StoreError> {
     let (epoch, next) = team_state(tx, &auth.team_id, true).await?;
     let requester = begin_auth(tx, auth).await?;
     let team = &auth.team_id.0[..];
     let body = json_column(order);
     let digest = order_digest(&body);
     if let Some(row) = tx.query_opt("SELECT seq FROM items WHERE team_id = $1 AND kind = 5 AND hash = $2", &[&team, &digest]).await? {
-        return shred_retry_response(order, row.get(0));
+        return Ok((shred_retry_response(order, row.get(0))?, false));
     }
     let devices = load_devices(tx, &auth.team_id).await?;
     check_shred(&devices, &requester, order, epoch, rotation)?;
@@ -440,7 +452,7 @@ async fn shred_in(tx: &Transaction<'_>, auth: &AuthStamp, order: &ShredOrder, ro
     .await?;
     insert_item(tx, &auth.team_id, seq, auth.now_ms, &NewItem::shred(order, new_epoch, &body, &digest)).await?;
     set_next_seq(tx, &auth.team_id, seq + 1).await?;
-    Ok(ShredResponse { epoch: order.epoch, seq: to_u64(seq, "seq")?, chunks_deleted, keys_deleted })
+    Ok((ShredResponse { epoch: order.epoch, seq: to_u64(seq, "seq")?, chunks_deleted, keys_deleted }, true))
 }
 
 /// Begin a transaction on a pooled connection, run `$body` (an expression that may use `?`
@@ -569,7 +581,17 @@ impl Storage for PgStorage {
     }
 
     async fn shred(&self, auth: AuthStamp, order: ShredOrder, rotation: Rotation) -> Result<ShredResponse, StoreError> {
-        in_tx!(self, tx => shred_in(&tx, &auth, &order, &rotation).await?)
+        let result: Result<_, StoreError> = in_tx!(self, tx => shred_in(&tx, &auth, &order, &rotation).await?);
+        let (response, deleted) = result?;
+        if deleted {
+            let store = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.vacuum_items().await {
+                    tracing::warn!(error = %e, "could not VACUUM the items table after a shred");
+                }
+            });
+        }
+        Ok(response)
     }
 
     async fn shreds(&self, auth: AuthStamp, since: u64) -> Result<Vec<ShredNotice>, StoreError> {
