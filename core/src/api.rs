@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::doc::{self, DocKind};
+use crate::fieldseal::{self, FieldKey, FieldKeys, RecordKind};
 use crate::error::{Error, Result};
 use crate::model::*;
 use crate::normalise;
@@ -338,6 +339,62 @@ impl Store {
         Ok((shift, doc_id))
     }
 
+    /// The field key of the person a record is linked to (`None` for an anonymous record), to
+    /// seal the record's free text in the same change (fieldseal.rs). Read from the
+    /// `people.field_key` projection, so a write never loads the person document. A person
+    /// this device does not hold, or holds without a key, is refused: nothing can be sealed.
+    fn person_field_key(&self, field: &'static str, p: Option<&str>) -> Result<Option<FieldKey>> {
+        let Some(p) = p else { return Ok(None) };
+        let raw: Option<Option<Vec<u8>>> = self
+            .conn
+            .prepare_cached("SELECT field_key FROM people WHERE id = ?1")?
+            .query_row([p], |r| r.get(0))
+            .optional()?;
+        match raw {
+            None => Err(Error::invalid(field, "no such person profile on this device")),
+            Some(None) => Err(Error::invalid(field, fieldseal::SealError::NoKey.to_string())),
+            Some(Some(b)) => Ok(Some(FieldKey::from_bytes(&b).map_err(fieldseal::seal_error)?)),
+        }
+    }
+
+    /// Opens one projection row of a shift record with its sealed fields opened (or listed in
+    /// `withheld` when the person's key is not held). Every read of `encounters`, `concerns`
+    /// or `incidents` data that shows text must go through this or [`FieldKeys`].
+    pub(crate) fn open_row<T: serde::de::DeserializeOwned>(&self, kind: RecordKind, data: &str) -> Result<T> {
+        fieldseal::open_record(kind, data, &mut FieldKeys::new(&self.conn))
+    }
+
+    /// The plaintext record `value` of `kind` sealed for writing (see [`fieldseal::seal_record`]);
+    /// `current` is the record as its document holds it now (amendments).
+    fn seal_for_write(kind: RecordKind, value: &mut Json, key: Option<&FieldKey>, current: Option<&Json>) -> Result<()> {
+        fieldseal::seal_record(kind, value, key, current).map_err(fieldseal::seal_error)
+    }
+
+    /// For [`Store::settle_clash`]: when `path` names a sealable field of a shift record,
+    /// returns the field's own path and `value` sealed under the record's person (plain for an
+    /// anonymous record); anything else is returned unchanged.
+    pub(crate) fn seal_settle_value(&self, entity: &str, id: &str, path: &[String], value: Json) -> Result<(Vec<String>, Json)> {
+        let Some(kind) = RecordKind::from_name(entity) else { return Ok((path.to_vec(), value)) };
+        let Some(field) = kind.field_at(path) else { return Ok((path.to_vec(), value)) };
+        let table = match kind {
+            RecordKind::Encounter => "encounters",
+            RecordKind::Concern => "concerns",
+            RecordKind::Incident => "incidents",
+        };
+        let person: Option<String> = self
+            .conn
+            .query_row(&format!("SELECT person_id FROM {table} WHERE id = ?1"), [id], |r| r.get(0))
+            .optional()?
+            .flatten();
+        let fpath: Vec<String> = field.path.iter().map(|s| s.to_string()).collect();
+        let Some(person) = person else { return Ok((fpath, value)) };
+        let key = fieldseal::field_key(&self.conn, &person)?
+            .ok_or_else(|| Error::invalid("record.person", fieldseal::SealError::NoKey.to_string()))?;
+        let sealed = fieldseal::seal_value(kind, id, field, &person, &key, &value);
+        Ok((fpath, sealed))
+    }
+
+    #[allow(dead_code)]
     fn check_person_ref(&self, field: &'static str, p: Option<&str>) -> Result<()> {
         if let Some(p) = p {
             let n: i64 = self.conn.query_row("SELECT count(*) FROM people WHERE id = ?1", [p], |r| r.get(0))?;
@@ -355,13 +412,14 @@ impl Store {
         let (shift, doc_id) = self.open_shift_doc()?;
         input.note = input.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
         input.validate(&self.settings.zones)?;
-        self.check_person_ref("encounter.person", input.person.as_deref())?;
+        let key = self.person_field_key("encounter.person", input.person.as_deref())?;
         if input.workers.is_empty() {
             input.workers = shift.crew.clone();
         }
         input.at = Some(input.at.unwrap_or_else(Utc::now));
-        let e = Encounter { id: new_id(), shift: shift.id.clone(), device: self.device_id.clone(), input };
-        let value = serde_json::to_value(&e)?;
+        let e = Encounter { id: new_id(), shift: shift.id.clone(), device: self.device_id.clone(), input, withheld: vec![] };
+        let mut value = serde_json::to_value(&e)?;
+        Self::seal_for_write(RecordKind::Encounter, &mut value, key.as_ref(), None)?;
         self.add_shift_record(&doc_id, "encounters", &e.id, value, ("encounter.create", "encounter", Some(&e.id)))?;
         Ok(e)
     }
@@ -372,15 +430,17 @@ impl Store {
         check_id("encounter.id", id)?;
         let old = self.get_encounter(id)?;
         input.note = input.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+        // The person's key first: a record whose sealed text this device cannot open (person
+        // erased or not synced yet) says so rather than failing on the empty stand-ins.
+        let key = self.person_field_key("encounter.person", input.person.as_deref())?;
         // An amend states the whole new content: an empty worker list stays empty.
         input.validate(&self.settings.zones)?;
-        self.check_person_ref("encounter.person", input.person.as_deref())?;
         if input.at.is_none() {
             input.at = old.input.at;
         }
         let doc_id = self.shift_doc(&old.shift)?;
-        let e = Encounter { id: old.id.clone(), shift: old.shift.clone(), device: old.device.clone(), input };
-        let value = serde_json::to_value(&e)?;
+        let e = Encounter { id: old.id.clone(), shift: old.shift.clone(), device: old.device.clone(), input, withheld: vec![] };
+        let mut value = serde_json::to_value(&e)?;
         let idc = id.to_string();
         self.change(
             &doc_id,
@@ -389,6 +449,9 @@ impl Store {
             |tx| {
                 let m = doc::root_map(tx, "encounters")?;
                 let r = doc::child_map(tx, &m, &idc)?.ok_or_else(|| Error::NotFound { kind: "encounter", id: idc.clone() })?;
+                // Sealed against the stored record, so unchanged sealed fields are not rewritten.
+                let current = doc::read_json(tx, &r)?;
+                Self::seal_for_write(RecordKind::Encounter, &mut value, key.as_ref(), Some(&current))?;
                 doc::reconcile_map(tx, &r, &obj(value))?;
                 Ok(())
             },
@@ -405,16 +468,17 @@ impl Store {
             .query_row("SELECT data FROM encounters WHERE id = ?1", [id], |r| r.get(0))
             .optional()?
             .ok_or_else(|| Error::NotFound { kind: "encounter", id: id.to_string() })?;
-        Ok(serde_json::from_str(&data)?)
+        self.open_row(RecordKind::Encounter, &data)
     }
 
     /// Every encounter of a night (all vans this device knows of), in time order.
     pub fn list_night(&self, night: NaiveDate) -> Result<Vec<Encounter>> {
         let mut st = self.conn.prepare_cached("SELECT data FROM encounters WHERE night = ?1 ORDER BY at, id")?;
         let rows = st.query_map([night.to_string()], |r| r.get::<_, String>(0))?;
+        let mut keys = FieldKeys::new(&self.conn);
         let mut out = vec![];
         for r in rows {
-            out.push(serde_json::from_str(&r?)?);
+            out.push(fieldseal::open_record(RecordKind::Encounter, &r?, &mut keys)?);
         }
         Ok(out)
     }
@@ -551,12 +615,13 @@ impl Store {
         check_time("concern.at", at)?;
         let (shift, doc_id) = self.open_shift_doc()?;
         input.validate()?;
-        self.check_person_ref("concern.person", input.person.as_deref())?;
+        let key = self.person_field_key("concern.person", input.person.as_deref())?;
         if let Some(e) = &input.encounter {
             self.get_encounter(e).map_err(|_| Error::invalid("concern.encounter", "no such encounter"))?;
         }
-        let c = Concern { id: new_id(), shift: shift.id, at: at.unwrap_or_else(Utc::now), input, review: None, disclosures: Default::default() };
-        let value = serde_json::to_value(&c)?;
+        let c = Concern { id: new_id(), shift: shift.id, at: at.unwrap_or_else(Utc::now), input, review: None, disclosures: Default::default(), withheld: vec![] };
+        let mut value = serde_json::to_value(&c)?;
+        Self::seal_for_write(RecordKind::Concern, &mut value, key.as_ref(), None)?;
         self.add_shift_record(&doc_id, "concerns", &c.id, value, ("concern.create", "concern", Some(&c.id)))?;
         Ok(c)
     }
@@ -565,12 +630,13 @@ impl Store {
     pub fn record_incident(&mut self, input: IncidentInput) -> Result<Incident> {
         let (shift, doc_id) = self.open_shift_doc()?;
         input.validate()?;
-        self.check_person_ref("incident.person", input.person.as_deref())?;
+        let key = self.person_field_key("incident.person", input.person.as_deref())?;
         if let Some(e) = &input.encounter {
             self.get_encounter(e).map_err(|_| Error::invalid("incident.encounter", "no such encounter"))?;
         }
-        let i = Incident { id: new_id(), shift: shift.id, input, disclosures: Default::default() };
-        let value = serde_json::to_value(&i)?;
+        let i = Incident { id: new_id(), shift: shift.id, input, disclosures: Default::default(), withheld: vec![] };
+        let mut value = serde_json::to_value(&i)?;
+        Self::seal_for_write(RecordKind::Incident, &mut value, key.as_ref(), None)?;
         self.add_shift_record(&doc_id, "incidents", &i.id, value, ("incident.create", "incident", Some(&i.id)))?;
         Ok(i)
     }
@@ -579,14 +645,16 @@ impl Store {
     pub fn list_concerns(&self, night: NaiveDate) -> Result<Vec<Concern>> {
         let mut st = self.conn.prepare_cached("SELECT data FROM concerns WHERE night = ?1 ORDER BY at")?;
         let rows = st.query_map([night.to_string()], |r| r.get::<_, String>(0))?;
-        rows.map(|r| Ok(serde_json::from_str(&r?)?)).collect()
+        let mut keys = FieldKeys::new(&self.conn);
+        rows.map(|r| fieldseal::open_record(RecordKind::Concern, &r?, &mut keys)).collect()
     }
 
     /// Incidents of a night.
     pub fn list_incidents(&self, night: NaiveDate) -> Result<Vec<Incident>> {
         let mut st = self.conn.prepare_cached("SELECT data FROM incidents WHERE night = ?1 ORDER BY at")?;
         let rows = st.query_map([night.to_string()], |r| r.get::<_, String>(0))?;
-        rows.map(|r| Ok(serde_json::from_str(&r?)?)).collect()
+        let mut keys = FieldKeys::new(&self.conn);
+        rows.map(|r| fieldseal::open_record(RecordKind::Incident, &r?, &mut keys)).collect()
     }
 
     // ---- alerts -----------------------------------------------------------------------------
@@ -689,6 +757,7 @@ impl Store {
                     if let Some(r) = doc::child_map(&d, &m, &k)? {
                         let c = doc::conflicts(&d, &r)?;
                         if !c.is_empty() {
+                            let c = self.open_clashes(entity, &k, &d, &r, c)?;
                             out.push(RecordClash { entity: entity.to_string(), id: k.clone(), clashes: c });
                         }
                     }
@@ -710,6 +779,33 @@ impl Store {
                 }
             }
             self.cache_doc(&doc_id, d);
+        }
+        Ok(out)
+    }
+
+    /// Shows the values of clashes on sealed fields as text (opened with the record's person's
+    /// field key; `null` for a value this device cannot open), each under the field's own path
+    /// (a clash inside the `{"sealed": …}` map is reported on the field). A lead settles such
+    /// a clash with the text; [`Store::settle_clash`] seals it again.
+    fn open_clashes(&self, entity: &str, id: &str, d: &automerge::Automerge, r: &automerge::ObjId, clashes: Vec<doc::Clash>) -> Result<Vec<doc::Clash>> {
+        let Some(kind) = RecordKind::from_name(entity) else { return Ok(clashes) };
+        if !clashes.iter().any(|c| kind.field_at(&c.path).is_some()) {
+            return Ok(clashes);
+        }
+        let rec = doc::read_json(d, r)?;
+        let person = rec.get("person").and_then(|p| p.as_str()).map(str::to_string);
+        let mut keys = FieldKeys::new(&self.conn);
+        let mut out = Vec::with_capacity(clashes.len());
+        for mut c in clashes {
+            if let Some(f) = kind.field_at(&c.path) {
+                c.path = f.path.iter().map(|s| s.to_string()).collect();
+                let mut values = Vec::with_capacity(c.values.len());
+                for v in &c.values {
+                    values.push(keys.open_value(kind, id, f, person.as_deref(), v)?.map(Json::String).unwrap_or(Json::Null));
+                }
+                c.values = values;
+            }
+            out.push(c);
         }
         Ok(out)
     }

@@ -72,35 +72,24 @@ impl DocKind {
 pub const DOC_SCHEMA: i64 = 1;
 
 /// Writes the skeleton of a new document (must be called in its first change).
+///
+/// A person document also gets its random field key here, at the root key
+/// [`crate::fieldseal::FIELD_KEY_ROOT`] (outside `profile`, so no profile view or export shows
+/// it): the key that seals the free text of that person's records in shift documents, and that
+/// dies with the person's document on erasure.
 pub fn write_skeleton<T: Transactable>(tx: &mut T, kind: DocKind) -> Result<()> {
     tx.put(ROOT, "kind", kind.as_str())?;
     tx.put(ROOT, "v", DOC_SCHEMA)?;
     for m in kind.skeleton_maps() {
         tx.put_object(ROOT, *m, ObjType::Map)?;
     }
-    Ok(())
-}
-
-/// The id of a map directly under the root (part of the skeleton).
-pub fn root_map<R: ReadDoc>(doc: &R, key: &str) -> Result<ObjId> {
-///
-/// A person document also gets its random field key here, at the root key
-/// [`crate::fieldseal::FIELD_KEY_ROOT`] (outside `profile`, so no profile view or export shows
-/// it): the key that seals the free text of that person's records in shift documents, and that
-/// dies with the person's document on erasure.
-    child_map(doc, &ROOT, key)?.ok_or_else(|| Error::Document(format!("missing skeleton map {key}")))
-}
-
-/// The id of a map under `parent` at `key`, if there is one.
-pub fn child_map<R: ReadDoc>(doc: &R, parent: &ObjId, key: &str) -> Result<Option<ObjId>> {
-    match doc.get(parent, key)? {
     if kind == DocKind::Person {
         let k = crate::fieldseal::FieldKey::generate();
         tx.put(ROOT, crate::fieldseal::FIELD_KEY_ROOT, ScalarValue::Bytes(k.as_bytes().to_vec()))?;
     }
-        Some((Value::Object(ObjType::Map), id)) => Ok(Some(id)),
-        Some(_) => Err(Error::Document(format!("{key} is not a map"))),
-        None => Ok(None),
+    Ok(())
+}
+
 /// The field key a person document carries (see [`write_skeleton`]), if it has one.
 pub fn person_field_key<R: ReadDoc>(doc: &R) -> Result<Option<crate::fieldseal::FieldKey>> {
     match doc.get(&ROOT, crate::fieldseal::FIELD_KEY_ROOT)? {
@@ -112,6 +101,17 @@ pub fn person_field_key<R: ReadDoc>(doc: &R) -> Result<Option<crate::fieldseal::
     }
 }
 
+/// The id of a map directly under the root (part of the skeleton).
+pub fn root_map<R: ReadDoc>(doc: &R, key: &str) -> Result<ObjId> {
+    child_map(doc, &ROOT, key)?.ok_or_else(|| Error::Document(format!("missing skeleton map {key}")))
+}
+
+/// The id of a map under `parent` at `key`, if there is one.
+pub fn child_map<R: ReadDoc>(doc: &R, parent: &ObjId, key: &str) -> Result<Option<ObjId>> {
+    match doc.get(parent, key)? {
+        Some((Value::Object(ObjType::Map), id)) => Ok(Some(id)),
+        Some(_) => Err(Error::Document(format!("{key} is not a map"))),
+        None => Ok(None),
     }
 }
 

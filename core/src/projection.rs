@@ -159,16 +159,6 @@ fn project_record(
     Ok(())
 }
 
-fn project_person(conn: &Connection, doc_id: &str, d: &Automerge) -> Result<()> {
-    let m = doc::root_map(d, "profile")?;
-    let json = doc::read_json(d, &m)?;
-    if json.get("id").is_none() {
-        // An erased or empty profile projects to nothing.
-        exec(&conn, "DELETE FROM people WHERE doc_id = ?1", [doc_id])?;
-        return Ok(());
-    }
-    let p: model::Person = serde_json::from_value(json)?;
-    exec(&conn, 
 /// A record's projection `data`: the record as its model type writes it, plus its still-sealed
 /// fields (if any) under `"sealed"`.
 fn row_data<T: serde::Serialize>(r: &T, sealed: &serde_json::Map<String, Json>) -> Result<String> {
@@ -180,6 +170,16 @@ fn row_data<T: serde::Serialize>(r: &T, sealed: &serde_json::Map<String, Json>) 
     Ok(v.to_string())
 }
 
+fn project_person(conn: &Connection, doc_id: &str, d: &Automerge) -> Result<()> {
+    let m = doc::root_map(d, "profile")?;
+    let json = doc::read_json(d, &m)?;
+    if json.get("id").is_none() {
+        // An erased or empty profile projects to nothing.
+        exec(&conn, "DELETE FROM people WHERE doc_id = ?1", [doc_id])?;
+        return Ok(());
+    }
+    let p: model::Person = serde_json::from_value(json)?;
+    exec(&conn, 
         "INSERT OR REPLACE INTO people (id, doc_id, code_name, name_key, age_band, merged_into, created_at, data, field_key)
          VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
         params![

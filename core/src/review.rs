@@ -21,7 +21,6 @@
 //! settings); [`ReviewList::other_clashes`] counts the records of other nights that have one,
 //! and [`Store::review_items_all_clashes`] lists them all.
 
-
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ReadDoc, ScalarValue};
 use rusqlite::OptionalExtension;
@@ -151,9 +150,9 @@ impl Store {
         check_id("concern.id", id)?;
         let outcome = outcome.trim();
         check_text("review.outcome", outcome, MAX_NOTE, false)?;
+        let doc_id = self.doc_of("concerns", "concern", id)?;
         // The outcome is free text about the person: sealed under their key when linked.
         let (_, outcome) = self.seal_settle_value("concern", id, &["review".into(), "outcome".into()], Json::String(outcome.to_string()))?;
-        let doc_id = self.doc_of("concerns", "concern", id)?;
         let review = serde_json::json!({ "by": self.user.clone(), "at": Utc::now().to_rfc3339(), "outcome": outcome });
         let idc = id.to_string();
         self.change(
@@ -207,9 +206,9 @@ impl Store {
             "shift" => "shift",
             _ => "alert",
         };
+        let doc_id = self.doc_of(table, kind_name, id)?;
         // A sealed field of a person's record is written sealed again (fieldseal.rs).
         let (path, value) = self.seal_settle_value(entity, id, path, value)?;
-        let doc_id = self.doc_of(table, kind_name, id)?;
         let idc = id.to_string();
         let path_owned: Vec<String> = path.to_vec();
         let target = match (record_map, kind) {

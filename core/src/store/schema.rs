@@ -140,6 +140,9 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE sync_identity ADD COLUMN kx_pending BLOB;
     ALTER TABLE sync_identity ADD COLUMN shred_floor INTEGER NOT NULL DEFAULT 0;
     -- sealed person-linked fields
+    -- people.field_key: the person document's field key (fieldseal.rs), so reads open the
+    -- sealed free text of that person's records; it goes with the row on erasure.
+    ALTER TABLE people ADD COLUMN field_key BLOB;
     -- audit chain: rows written from v5 on carry the writing device's sequence number `dseq`
     -- (1, 2, ... per device), `prev_hash` (the device's previous entry's hash; 32 zero bytes
     -- for the first), `hash` (SHA-256 of the entry's canonical bytes) and `sig` (the device's
