@@ -635,6 +635,24 @@ mod tests {
         assert_eq!(decode_json::<PullResponse>(&json).unwrap(), resp);
     }
 
+    #[test]
+    fn shred_entries_and_wipe_bearing_errors_round_trip() {
+        use crate::orders::{ShredOrder, ShredReason, WipeOrder};
+        let lead = DeviceKeys::generate();
+        let team = TeamId::random();
+        let order = ShredOrder::new(&lead, team, vec![DocId::random()], 3, ShredReason::Erasure, 9);
+        let item = PullItem { seq: 7, received_ms: 8, entry: PullEntry::Shred { order } };
+        let json = serde_json::to_vec(&item).unwrap();
+        assert!(String::from_utf8_lossy(&json).contains(r#""kind":"shred""#));
+        assert_eq!(decode_json::<PullItem>(&json).unwrap(), item);
+        let mut body = ErrorBody::new(ErrorCode::Revoked, "device revoked");
+        body.error.wipe = Some(WipeOrder::new(&lead, team, DeviceKeys::generate().device_id(), 9));
+        let json = serde_json::to_vec(&body).unwrap();
+        assert_eq!(decode_json::<ErrorBody>(&json).unwrap(), body);
+        // A discarded push status has a stable name.
+        assert_eq!(serde_json::to_string(&PushStatus::Discarded).unwrap(), r#""discarded""#);
+    }
+
     proptest! {
         #[test]
         fn every_message_decoder_survives_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
@@ -649,6 +667,12 @@ mod tests {
             let _ = decode_json::<DevicesResponse>(&bytes);
             let _ = decode_json::<RevokeRequest>(&bytes);
             let _ = decode_json::<ErrorBody>(&bytes);
+            let _ = decode_json::<ShredRequest>(&bytes);
+            let _ = decode_json::<ShredResponse>(&bytes);
+            let _ = decode_json::<ShredsRequest>(&bytes);
+            let _ = decode_json::<ShredsResponse>(&bytes);
+            let _ = decode_json::<RekeyRequest>(&bytes);
+            let _ = decode_json::<RekeyResponse>(&bytes);
         }
 
         #[test]
@@ -658,6 +682,9 @@ mod tests {
             let _ = decode_json::<PullRequest>(bytes);
             let _ = decode_json::<EnrolRequest>(bytes);
             let _ = decode_json::<RevokeRequest>(bytes);
+            let _ = decode_json::<ShredRequest>(bytes);
+            let _ = decode_json::<ShredsRequest>(bytes);
+            let _ = decode_json::<RekeyRequest>(bytes);
         }
     }
 }
