@@ -138,4 +138,12 @@ pub enum Command {
     Export(report::ExportArgs),
     /// The whole mission on this machine: a hub, a lead and vans, a synthetic night, the morning review and report
     Demo(demo::DemoArgs),
+    /// The team's retention policy: show it, change it (lead), alerts due for review
+    #[command(
+        subcommand,
+        after_help = "Example:\n  outreach retention show\n  outreach retention set --detail-days 730 --device-window-days 14\n  outreach retention alerts"
+    )]
+    Retention(crate::commands::retention::RetentionCommand),
+    /// Retention purge (lead): reduce shifts older than the detail period to counts, then crypto-shred them everywhere
+    Purge(crate::commands::retention::PurgeArgs),
 }

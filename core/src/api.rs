@@ -39,6 +39,11 @@ pub struct Settings {
     /// (see [`crate::wipe`]). `None`: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_man_hours: Option<u32>,
+    /// Retention policy (set by a lead, `outreach retention set`): how long shift detail is
+    /// kept before a purge reduces it to counts, the rolling window member devices keep, and
+    /// when alerts come up for review (see [`crate::retention`]). Defaults when absent.
+    #[serde(default)]
+    pub retention: crate::retention::RetentionPolicy,
 }
 
 impl Settings {
@@ -747,6 +752,8 @@ impl Store {
                 DocKind::Person => &[],
                 DocKind::Alert => &[],
                 DocKind::Settings => &[],
+                // Written once by a purge, never edited: nothing to settle.
+                DocKind::Archive => &[],
                 // Each written by one device only, append-only: no clash can arise.
                 DocKind::Audit => &[],
             };
@@ -768,6 +775,7 @@ impl Store {
                 DocKind::Alert => Some(("alert", "alert")),
                 DocKind::Shift => Some(("shift", "shift")),
                 DocKind::Settings => Some(("settings", "settings")),
+                DocKind::Archive => None,
                 DocKind::Audit => None,
             };
             if let Some((map, entity)) = single {

@@ -27,6 +27,9 @@ pub enum DocKind {
     Alert,
     /// Team settings (zones, default country, the alert hash secret).
     Settings,
+    /// A retention archive: the reduced, count-only form of shift documents that outlived the
+    /// team's retention policy (see `retention`). Written by a lead's purge.
+    Archive,
     /// One device's audit log (its chained, signed entries; see `crate::audit`).
     Audit,
 }
@@ -39,6 +42,7 @@ impl DocKind {
             DocKind::Person => "person",
             DocKind::Alert => "alert",
             DocKind::Settings => "settings",
+            DocKind::Archive => "archive",
             DocKind::Audit => "audit",
         }
     }
@@ -50,6 +54,7 @@ impl DocKind {
             "person" => DocKind::Person,
             "alert" => DocKind::Alert,
             "settings" => DocKind::Settings,
+            "archive" => DocKind::Archive,
             "audit" => DocKind::Audit,
             _ => return Err(Error::Document("unknown document kind".into())),
         })
@@ -63,6 +68,7 @@ impl DocKind {
             DocKind::Person => &["profile"],
             DocKind::Alert => &["alert"],
             DocKind::Settings => &["settings"],
+            DocKind::Archive => &["archive", "encounters", "concerns", "incidents"],
             DocKind::Audit => &["entries"],
         }
     }

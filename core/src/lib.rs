@@ -29,6 +29,7 @@ pub mod people;
 pub mod projection;
 pub mod report;
 pub mod review;
+pub mod retention;
 pub mod store;
 pub mod sync;
 pub mod wipe;

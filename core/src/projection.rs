@@ -18,6 +18,8 @@ use crate::store::exec;
 /// The projection tables, in rebuild order.
 pub const TABLES: &[&str] = &[
     "shifts", "encounters", "encounter_services", "referrals", "people", "concerns", "incidents", "alerts", "alert_ids",
+    // Which shift documents a retention archive reduced (see `retention`).
+    "retention_sources",
 ];
 
 /// Which part of a document a change touched.
@@ -36,6 +38,7 @@ pub(crate) fn delete_doc(conn: &Connection, doc_id: &str) -> Result<()> {
     exec(&conn, "DELETE FROM encounter_services WHERE encounter_id IN (SELECT id FROM encounters WHERE doc_id = ?1)", [doc_id])?;
     exec(&conn, "DELETE FROM referrals WHERE encounter_id IN (SELECT id FROM encounters WHERE doc_id = ?1)", [doc_id])?;
     exec(&conn, "DELETE FROM alert_ids WHERE alert_id IN (SELECT id FROM alerts WHERE doc_id = ?1)", [doc_id])?;
+    exec(&conn, "DELETE FROM retention_sources WHERE doc_id = ?1", [doc_id])?;
     for t in ["shifts", "encounters", "people", "concerns", "incidents", "alerts"] {
         conn.execute(&format!("DELETE FROM {t} WHERE doc_id = ?1"), [doc_id])?;
     }
@@ -49,6 +52,7 @@ pub(crate) fn project(conn: &Connection, doc_id: &str, kind: DocKind, d: &Autome
         DocKind::Person => project_person(conn, doc_id, d),
         DocKind::Alert => project_alert(conn, doc_id, d, s),
         DocKind::Settings => Ok(()),
+        DocKind::Archive => crate::retention::project_archive(conn, doc_id, d, s),
         DocKind::Audit => crate::audit::project(conn, d),
     }
 }
@@ -59,6 +63,11 @@ fn shift_meta(d: &Automerge) -> Result<model::Shift> {
 }
 
 fn project_shift(conn: &Connection, doc_id: &str, d: &Automerge, target: Target<'_>, s: &Settings) -> Result<()> {
+    // A shift a retention archive has reduced projects nothing: the archive's rows stand for
+    // it until the shred removes it (whichever of the two arrives or is rebuilt first).
+    if crate::retention::is_reduced(conn, doc_id)? {
+        return delete_doc(conn, doc_id);
+    }
     match target {
         Target::All => {
             delete_doc(conn, doc_id)?;

@@ -16,6 +16,7 @@ pub mod invite;
 pub mod people;
 pub mod person;
 pub mod report;
+pub mod retention;
 pub mod review;
 pub mod shift;
 pub mod sync;
@@ -55,5 +56,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Report(a) => report::report(&ctx, a),
         Command::Export(a) => export_run(&ctx, a),
         Command::Demo(a) => demo::run(a),
+        Command::Retention(c) => retention::run(&ctx, c),
+        Command::Purge(a) => retention::purge(&ctx, a),
     }
 }

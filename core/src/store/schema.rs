@@ -157,6 +157,12 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_entity ON audit(entity_id);
     CREATE INDEX audit_at ON audit(at);
     -- retention
+    -- `retention_sources` (a projection of archive documents): which shift documents each
+    -- retention archive reduced; a shift listed here projects nothing (the archive's rows
+    -- stand for it), whichever of the two a device receives or rebuilds first.
+    CREATE TABLE retention_sources (
+        source TEXT NOT NULL, doc_id TEXT NOT NULL, PRIMARY KEY (source, doc_id)) WITHOUT ROWID;
+    CREATE INDEX retention_sources_doc ON retention_sources(doc_id);
     -- device loss
     -- consent, disclosure and the lead's review
     "#,

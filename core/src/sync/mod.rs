@@ -497,6 +497,8 @@ impl Store {
     pub fn sync(&mut self, transport: &dyn Transport, progress: &dyn Fn(SyncProgress), cancel: &CancelToken) -> Result<SyncReport> {
         let started = Utc::now().to_rfc3339();
         let result = self.sync_inner(transport, progress, cancel);
+        // Member devices keep only the retention policy's rolling window (crate::retention).
+        let result = result.and_then(|r| self.apply_device_window(Utc::now()).map(|_| r));
         // Best effort: a failure to record the outcome must not hide the outcome.
         let _ = match &result {
             Ok(_) => self.conn.execute(

@@ -1,0 +1,372 @@
+//! Retention end to end (issue 6, done-when 2): a purge under a short retention policy removes
+//! what it should and nothing else, on the devices and the hub, and report counts do not move.
+//!
+//! A lead and a van share an in-process hub on a SQLite file. The van logs shifts spread over
+//! about four months (encounters with services and referrals, people, a concern and an
+//! incident in each); the lead logs a few too. Everyone syncs; the lead takes its unsuppressed
+//! and suppressed reports over the whole range; sets a short policy (detail 60 days, window
+//! 14); purges; everyone syncs. Then: every shift document older than 60 days is gone from the
+//! lead, the van and the hub's database; every newer one is intact; the lead still holds every
+//! person; both reports are identical; the van holds only its 14-day window; a change not yet
+//! pushed was never dropped; and data pulled later does not bring a dropped document back.
+//! All names and contents are obviously fake.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use outreach_core::retention::RetentionPolicy;
+use outreach_core::sync::{CancelToken, Role};
+use outreach_core::*;
+use outreach_tests::hubsim::{InProcHub, HUB_URL, SETUP_CODE};
+
+const ZONES: &[&str] = &["TEST-ZONE-north", "TEST-ZONE-south"];
+
+fn no_progress(_: SyncProgress) {}
+
+fn sync(s: &mut Store, hub: &InProcHub) {
+    s.sync(hub, &no_progress, &CancelToken::new())
+        .expect("clean sync");
+}
+
+/// One ended shift `days_ago`: a few encounters (services, a referral, the given people), a
+/// safeguarding concern and an incident.
+fn shift(s: &mut Store, now: DateTime<Utc>, days_ago: i64, van: &str, people: &[&str]) {
+    let t = now - Duration::days(days_ago) - Duration::hours(2);
+    let zone = ZONES[(days_ago % 2) as usize];
+    s.start_shift(ShiftStart {
+        van: van.into(),
+        crew: vec!["staff-test-a".into()],
+        zones: vec![zone.into()],
+        at: Some(t),
+    })
+    .unwrap();
+    for (i, p) in people.iter().enumerate() {
+        let mut e = EncounterInput::new(zone);
+        e.at = Some(t + Duration::minutes(10 + i as i64));
+        e.person = Some(p.to_string());
+        e.services.insert(Service::Condoms, 10 + i as u32);
+        e.services.insert(Service::HotDrink, 1);
+        if i == 0 {
+            e.referrals.push(Referral {
+                destination: ReferralDestination::SexualHealth,
+                mode: ReferralMode::Signposted,
+                consent: true,
+                status: ReferralStatus::Offered,
+            });
+        }
+        e.note = Some(format!("TEST note {days_ago}-{i}"));
+        s.log_encounter(e).unwrap();
+    }
+    let mut anon = EncounterInput::new(zone);
+    anon.at = Some(t + Duration::minutes(40));
+    anon.setting = Setting::Indoor;
+    anon.services.insert(Service::Lube, 3);
+    s.log_encounter(anon).unwrap();
+    s.record_concern_at(
+        ConcernInput {
+            category: if days_ago % 3 == 0 {
+                ConcernCategory::Exploitation
+            } else {
+                ConcernCategory::AdultAtRisk
+            },
+            indicators: vec![Indicator::Fearful],
+            encounter: None,
+            person: Some(people[0].to_string()),
+            consent: Consent::Given,
+            action: "TEST action".into(),
+            shared_without_consent: false,
+            legal_basis: None,
+        },
+        Some(t + Duration::minutes(15)),
+    )
+    .unwrap();
+    let inc = s
+        .record_incident(IncidentInput {
+            when: t + Duration::minutes(20),
+            place: "TEST place".into(),
+            kind: if days_ago % 2 == 0 {
+                IncidentType::Robbery
+            } else {
+                IncidentType::Threats
+            },
+            injuries: None,
+            perpetrator: Some("TEST perpetrator".into()),
+            police_reported: days_ago % 4 == 0,
+            crime_reference: None,
+            share_police: ShareConsent::Anonymised,
+            share_national: ShareConsent::Full,
+            support: None,
+            person: Some(people[0].to_string()),
+            encounter: None,
+        })
+        .unwrap();
+    // Shares are logged by a lead; the report counts incidents shared with each recipient.
+    if s.sync_role().unwrap() == Role::Lead {
+        s.share_incident(&inc.id, ShareRecipient::National, None)
+            .unwrap();
+    }
+    s.end_shift_at(Some(t + Duration::hours(3))).unwrap();
+}
+
+/// Shift documents held, with their nights.
+fn shifts_held(s: &Store) -> Vec<(String, NaiveDate)> {
+    s.held_docs()
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.kind == "shift")
+        .map(|d| (d.doc_id, d.night.expect("a projected shift")))
+        .collect()
+}
+
+fn kinds_held(s: &Store, kind: &str) -> BTreeSet<String> {
+    s.held_docs()
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.kind == kind)
+        .map(|d| d.doc_id)
+        .collect()
+}
+
+/// Items the hub's SQLite database holds for a document (chunks and wrapped keys).
+fn hub_items(hub_db: &std::path::Path, doc_id: &str) -> i64 {
+    let conn = rusqlite::Connection::open(hub_db).unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM items WHERE doc_id = ?1",
+        [hex::decode(doc_id).unwrap()],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+fn sections(r: &Report) -> String {
+    // Everything but the generation time.
+    serde_json::to_string(&r.sections).unwrap()
+}
+
+#[test]
+fn a_short_policy_purges_old_detail_everywhere_and_keeps_every_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub_db = tmp.path().join("hub.db");
+    let hub = InProcHub::sqlite(&hub_db);
+    let opts = StoreOptions::default();
+    let now = Utc::now();
+
+    let mut lead = Store::create(
+        &tmp.path().join("lead"),
+        Unlock::Key(StoreKey::generate()),
+        TeamSetup::new("TEST Team", ZONES),
+        &opts,
+    )
+    .unwrap();
+    lead.register_team(&hub, HUB_URL, SETUP_CODE, "TEST lead laptop")
+        .unwrap();
+    let code = lead.create_invite(&hub, Role::Member, 3_600_000).unwrap();
+    let mut van = Store::create_from_invite(
+        &tmp.path().join("van"),
+        Unlock::Key(StoreKey::generate()),
+        &code,
+        "TEST van phone",
+        &hub,
+        &opts,
+    )
+    .unwrap();
+    sync(&mut lead, &hub);
+    sync(&mut van, &hub);
+
+    // People: one seen throughout, one only long ago, one only recently.
+    let steady = lead
+        .add_person(PersonInput::new("Fakey Moonbeam"))
+        .unwrap()
+        .id;
+    let old_only = lead
+        .add_person(PersonInput::new("Fakey Stardust"))
+        .unwrap()
+        .id;
+    let recent_only = lead
+        .add_person(PersonInput::new("Fakey Nebula"))
+        .unwrap()
+        .id;
+    sync(&mut lead, &hub);
+    sync(&mut van, &hub);
+
+    // About four months of nights. The van's window (default 14 days) drops its older shifts
+    // after each sync, once they are on the hub.
+    for d in [120, 104, 90, 76, 63, 58, 44, 30, 21, 13, 6, 2] {
+        let who: Vec<&str> = if d > 80 {
+            vec![&steady, &old_only]
+        } else if d < 10 {
+            vec![&steady, &recent_only]
+        } else {
+            vec![&steady]
+        };
+        shift(&mut van, now, d, "TEST van 1", &who);
+    }
+    for d in [97, 40, 4] {
+        shift(&mut lead, now, d, "TEST lead car", &[&steady]);
+    }
+    // Not dropped while unpushed: the van's window runs before its first push of these.
+    let w = van.apply_device_window(now).unwrap();
+    assert_eq!(
+        w.shifts, 0,
+        "nothing older than the window has reached the hub yet"
+    );
+    assert_eq!(
+        w.kept_unpushed, 9,
+        "the nine shifts older than 14 days wait in the outbox: {w:?}"
+    );
+    assert_eq!(shifts_held(&van).len(), 12);
+    sync(&mut van, &hub);
+    sync(&mut lead, &hub);
+    sync(&mut van, &hub);
+
+    let all_shifts = shifts_held(&lead);
+    assert_eq!(all_shifts.len(), 15, "the lead holds every shift");
+
+    // The lead's figures before the purge.
+    let from = now.date_naive() - Duration::days(130);
+    let to = now.date_naive();
+    let ro = ReportOptions::default();
+    let raw_before = lead.report_unsuppressed(from, to, &ro).unwrap();
+    let pub_before = lead.report(from, to, &ro).unwrap();
+    let contacts: u64 = raw_before.sections[0]
+        .table
+        .cells
+        .iter()
+        .flatten()
+        .filter_map(|c| c.value())
+        .sum::<u64>();
+    assert!(contacts > 30, "the report counts the contacts ({contacts})");
+
+    // A short policy, set by the lead, reaches the van.
+    let policy = RetentionPolicy {
+        detail_days: 60,
+        device_window_days: 14,
+        alert_review_days: 30,
+    };
+    lead.set_retention(policy).unwrap();
+    sync(&mut lead, &hub);
+    sync(&mut van, &hub);
+    assert_eq!(van.retention_policy(), policy);
+
+    let plan = lead.purge_plan(now).unwrap();
+    let cutoff = plan.cutoff.unwrap();
+    let (old, new): (Vec<_>, Vec<_>) = all_shifts.iter().cloned().partition(|(_, n)| *n < cutoff);
+    assert_eq!(
+        old.len(),
+        6,
+        "shifts of 120, 104, 97, 90, 76 and 63 days ago: {old:?}"
+    );
+    assert_eq!(plan.shift_docs.len(), old.len());
+    for (d, _) in &old {
+        assert!(
+            hub_items(&hub_db, d) > 0,
+            "the hub holds the old shift before the purge"
+        );
+    }
+
+    let out = lead.purge(&hub, now).unwrap();
+    sync(&mut van, &hub);
+    sync(&mut lead, &hub);
+    // The same figures, raw and published.
+    let raw_after = lead.report_unsuppressed(from, to, &ro).unwrap();
+    let pub_after = lead.report(from, to, &ro).unwrap();
+    assert_eq!(
+        sections(&raw_after),
+        sections(&raw_before),
+        "unsuppressed figures moved"
+    );
+    assert_eq!(
+        sections(&pub_after),
+        sections(&pub_before),
+        "published figures moved"
+    );
+    assert!(lead.verify_projections().unwrap());
+    assert_eq!(out.shredded, old.len() as u64);
+    assert_eq!(out.archives.len(), 1);
+
+    // Gone everywhere: lead, van, hub.
+    let lead_now: BTreeSet<String> = shifts_held(&lead).into_iter().map(|s| s.0).collect();
+    let van_now: Vec<(String, NaiveDate)> = shifts_held(&van);
+    for (d, n) in &old {
+        assert!(!lead_now.contains(d), "lead still holds the shift of {n}");
+        assert!(
+            lead.doc_storage(d).is_err(),
+            "lead still stores the shift of {n}"
+        );
+        assert!(
+            van.doc_storage(d).is_err(),
+            "van still stores the shift of {n}"
+        );
+        assert_eq!(
+            hub_items(&hub_db, d),
+            0,
+            "the hub still holds items of the shift of {n}"
+        );
+    }
+    // Nothing else: every newer shift intact on the lead and the hub.
+    for (d, n) in &new {
+        assert!(lead_now.contains(d), "lead lost the shift of {n}");
+        assert!(hub_items(&hub_db, d) > 0, "the hub lost the shift of {n}");
+    }
+    assert_eq!(lead_now.len(), new.len());
+    // The archive stands in for the old shifts on the lead (and is on the hub); the van
+    // does not keep it.
+    assert!(kinds_held(&lead, "archive").contains(&out.archives[0]));
+    assert!(hub_items(&hub_db, &out.archives[0]) > 0);
+    assert!(
+        kinds_held(&van, "archive").is_empty(),
+        "members drop archives"
+    );
+    // People intact on the lead.
+    for p in [&steady, &old_only, &recent_only] {
+        lead.view_person(p).unwrap();
+    }
+
+    // The van holds only its window: shifts of the last 14 nights, people seen in them.
+    let van_cutoff = plan.today.unwrap() - Duration::days(14);
+    assert!(!van_now.is_empty());
+    for (_, n) in &van_now {
+        assert!(
+            *n >= van_cutoff,
+            "the van holds a shift of {n}, before its window ({van_cutoff})"
+        );
+    }
+    let expected_van: BTreeSet<String> = new
+        .iter()
+        .filter(|(_, n)| *n >= van_cutoff)
+        .map(|s| s.0.clone())
+        .collect();
+    assert_eq!(
+        van_now.iter().map(|s| s.0.clone()).collect::<BTreeSet<_>>(),
+        expected_van
+    );
+    assert!(van.view_person(&steady).is_ok() && van.view_person(&recent_only).is_ok());
+    assert!(
+        van.view_person(&old_only).is_err(),
+        "a person not seen in the window stays on the van"
+    );
+
+    // Pulled again later, a dropped document does not come back: the lead edits the profile
+    // the van dropped, and the van syncs.
+    let mut edit = lead.person_for_edit(&old_only).unwrap().input;
+    edit.age_band = AgeBand::A25;
+    lead.edit_person(&old_only, edit).unwrap();
+    sync(&mut lead, &hub);
+    sync(&mut van, &hub);
+    assert!(
+        van.view_person(&old_only).is_err(),
+        "the dropped profile came back to the van"
+    );
+    assert!(van
+        .held_docs()
+        .unwrap()
+        .iter()
+        .all(|d| !old.iter().any(|(o, _)| o == &d.doc_id)));
+
+    // A second purge finds nothing more to do.
+    let again = lead.purge_plan(now).unwrap();
+    assert!(
+        again.shift_docs.is_empty() && again.already_reduced.is_empty(),
+        "{again:?}"
+    );
+}
