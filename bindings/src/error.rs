@@ -57,6 +57,12 @@ pub enum OutreachError {
     /// help after a restart.
     #[error("internal error ({code})")]
     Internal { code: String },
+    /// The store was wiped just now: by a lead's remote wipe order (delivered at a sync) or by
+    /// the dead-man timer (at open: the phone had not synced for longer than the team allows).
+    /// Its files are destroyed; the shell must delete its Keystore/Keychain key and show the
+    /// set-up screen. The phone can join again with a new invite.
+    #[error("this phone's store was wiped")]
+    Wiped,
 }
 
 impl From<outreach_core::Error> for OutreachError {
@@ -87,6 +93,9 @@ impl From<outreach_core::Error> for OutreachError {
                 code, retryable, ..
             } => OutreachError::Hub { code, retryable },
             E::Crypto(_) => OutreachError::Crypto,
+            E::Wiped => OutreachError::Wiped,
+            // Only `sync` obeys a wipe order; any other call just learns the device is revoked.
+            E::WipeOrdered(_) => OutreachError::Revoked,
             E::Db(_) => OutreachError::Internal { code: "db".into() },
             E::Document(_) => OutreachError::Internal {
                 code: "document".into(),
@@ -136,5 +145,7 @@ mod tests {
         assert_eq!(e, OutreachError::Internal { code: "db".into() });
         let e: OutreachError = E::Network("ConnectionFailed".into()).into();
         assert_eq!(e, OutreachError::Network);
+        let e: OutreachError = E::Wiped.into();
+        assert_eq!(e, OutreachError::Wiped);
     }
 }

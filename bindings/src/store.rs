@@ -13,6 +13,7 @@
 //! `OutreachError.State` instead of deadlocking); hand the progress to the UI and return.
 
 use std::cell::Cell;
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -78,7 +79,31 @@ impl CancelHandle {
 /// One encrypted store (SQLCipher, raw 256-bit key from the Android Keystore / iOS Keychain).
 #[derive(uniffi::Object)]
 pub struct OutreachStore {
-    inner: Mutex<Store>,
+    /// `None` once the store has been wiped through this object.
+    inner: Mutex<Option<Store>>,
+}
+
+/// The locked store (see [`OutreachStore::lock`]).
+struct Guard<'a>(MutexGuard<'a, Option<Store>>);
+
+impl Deref for Guard<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        // `lock` only hands out a guard over `Some`.
+        self.0.as_ref().expect("checked by lock")
+    }
+}
+
+impl DerefMut for Guard<'_> {
+    fn deref_mut(&mut self) -> &mut Store {
+        self.0.as_mut().expect("checked by lock")
+    }
+}
+
+fn wiped_state() -> OutreachError {
+    OutreachError::State {
+        reason: "this store has been wiped".into(),
+    }
 }
 
 impl std::fmt::Debug for OutreachStore {
@@ -99,14 +124,23 @@ impl core::Transport for PanickingTransport {
 impl OutreachStore {
     fn wrap(store: Store) -> Arc<Self> {
         Arc::new(OutreachStore {
-            inner: Mutex::new(store),
+            inner: Mutex::new(Some(store)),
         })
     }
 
     /// Locks the store. A mutex poisoned by an earlier panic is recovered: every core write is
     /// one SQLite transaction (rolled back when the panic dropped it) and the core takes a
     /// document out of its cache while changing it, so nothing half-done survives a panic.
-    fn lock(&self) -> R<MutexGuard<'_, Store>> {
+    fn lock(&self) -> R<Guard<'_>> {
+        let g = self.lock_slot()?;
+        if g.is_none() {
+            return Err(wiped_state());
+        }
+        Ok(Guard(g))
+    }
+
+    /// The mutex itself (the store, or `None` once wiped).
+    fn lock_slot(&self) -> R<MutexGuard<'_, Option<Store>>> {
         if IN_CALLBACK.with(Cell::get) {
             return Err(OutreachError::State {
                 reason: "the store cannot be used from inside a progress callback".into(),
@@ -123,7 +157,7 @@ impl OutreachStore {
 
     fn with<T>(&self, f: impl FnOnce(&mut Store) -> core::Result<T>) -> R<T> {
         let mut g = self.lock()?;
-        Ok(f(&mut g)?)
+        Ok(f(&mut *g)?)
     }
 
     fn transport(store: &Store) -> R<HttpTransport> {
@@ -390,8 +424,17 @@ impl OutreachStore {
                 progress.on_progress(p.into());
             },
             &cancel.token,
-        )?;
-        Ok(report.into())
+        );
+        match report {
+            Ok(r) => Ok(r.into()),
+            Err(e) => {
+                if matches!(e, core::Error::Wiped) {
+                    // A lead's wipe order was obeyed: the files are gone; drop the husk.
+                    g.0.take();
+                }
+                Err(e.into())
+            }
+        }
     }
 
     /// Registers this (lead) store's team with a hub, using the hub operator's one-time setup
@@ -415,6 +458,38 @@ impl OutreachStore {
         let transport = Self::transport(&g)?;
         let code = g.create_invite(&transport, role.into(), i64::from(valid_minutes) * 60_000)?;
         Ok(code.to_string())
+    }
+
+    // ---- device loss --------------------------------------------------------------------
+
+    /// Wipes this store now (see `wipe_store`); every later call on this object fails with
+    /// `State`. The shell must also delete its Keystore/Keychain key.
+    pub fn wipe(&self) -> R<()> {
+        let mut slot = self.lock_slot()?;
+        let store = slot.take().ok_or_else(wiped_state)?;
+        Ok(store.wipe()?)
+    }
+
+    /// Sets the duress PIN: typed at the unlock screen, `check_duress_pin` then wipes the store
+    /// instead of it being opened. The shell must make sure it differs from the real PIN.
+    /// Kept in `store.json` as an Argon2id verifier with its own salt; this copy of the PIN is
+    /// wiped after use.
+    pub fn set_duress_pin(&self, pin: Vec<u8>) -> R<()> {
+        let mut pin = pin;
+        let r = self.with(|s| s.set_duress_secret(&pin));
+        pin.zeroize();
+        r
+    }
+
+    /// Removes the duress PIN (a random decoy verifier takes its place).
+    pub fn clear_duress_pin(&self) -> R<()> {
+        self.with(|s| s.clear_duress_secret())
+    }
+
+    /// Sets the team's dead-man timer (lead only): a member phone that has not synced for
+    /// `hours` wipes itself at its next unlock (`open` then fails with `Wiped`). `null`: off.
+    pub fn set_dead_man_hours(&self, hours: Option<u32>) -> R<()> {
+        self.with(|s| s.set_dead_man_hours(hours))
     }
 
     // ---- test support -------------------------------------------------------------------
@@ -489,6 +564,25 @@ mod tests {
             s.sync(l.clone(), CancelHandle::new()).unwrap_err(),
             OutreachError::State { .. }
         ));
+    }
+
+    #[test]
+    fn wipe_and_duress_pin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s").display().to_string();
+        let s = OutreachStore::create(path.clone(), vec![3u8; 32], team()).unwrap();
+        s.set_duress_pin(b"999999".to_vec()).unwrap();
+        assert!(!crate::check_duress_pin(path.clone(), b"123456".to_vec()).unwrap());
+        s.wipe().unwrap();
+        assert!(matches!(s.device_id().unwrap_err(), OutreachError::State { .. }));
+        assert!(matches!(s.wipe().unwrap_err(), OutreachError::State { .. }));
+        assert_eq!(OutreachStore::open(path.clone(), vec![3u8; 32]).unwrap_err(), OutreachError::NoStore);
+        // Duress on a store that is not open.
+        drop(OutreachStore::create(path.clone(), vec![4u8; 32], team()).unwrap().set_duress_pin(b"2468".to_vec()));
+        assert!(crate::check_duress_pin(path.clone(), b"2468".to_vec()).unwrap());
+        assert_eq!(OutreachStore::open(path.clone(), vec![4u8; 32]).unwrap_err(), OutreachError::NoStore);
+        assert!(!crate::check_duress_pin(path.clone(), b"2468".to_vec()).unwrap());
+        crate::wipe_store(path).unwrap();
     }
 
     #[test]

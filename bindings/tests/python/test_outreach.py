@@ -182,3 +182,39 @@ def test_panic_inside_the_core_is_an_error_and_the_library_keeps_working():
     store.start_shift(ffi.ShiftStartRecord(van="TEST Van", crew=["TEST-a"], zones=["zone-a"], at_ms=None))
     assert store.current_shift() is not None
     assert ffi.ffi_version() == env("OUTREACH_FFI_EXPECTED_VERSION")
+
+
+def test_wipe_and_duress_pin_leave_no_store():
+    work = env("OUTREACH_TEST_WORK_DIR")
+    team = ffi.TeamSetupRecord(team="TEST Team", zones=["zone-a"], default_country="GB", utc_offset_minutes=0)
+    # Wipe an open store: its files go, the object is unusable, the store cannot be opened.
+    wiped = os.path.join(work, "wipe-py")
+    key = os.urandom(32)
+    store = ffi.OutreachStore.create(wiped, key, team)
+    store.start_shift(ffi.ShiftStartRecord(van="TEST Van", crew=["TEST-a"], zones=["zone-a"], at_ms=None))
+    store.wipe()
+    with pytest.raises(ffi.OutreachError.State):
+        store.current_shift()
+    with pytest.raises(ffi.OutreachError.NoStore):
+        ffi.OutreachStore.open(wiped, key)
+    assert not os.path.exists(wiped)
+    # Wipe by directory (a store that cannot be opened).
+    closed = os.path.join(work, "wipe-dir-py")
+    key = os.urandom(32)
+    store = ffi.OutreachStore.create(closed, key, team)
+    del store
+    ffi.wipe_store(closed)
+    with pytest.raises(ffi.OutreachError.NoStore):
+        ffi.OutreachStore.open(closed, key)
+    # Duress PIN: another PIN leaves the store; the duress PIN wipes it.
+    duress = os.path.join(work, "duress-py")
+    key = os.urandom(32)
+    store = ffi.OutreachStore.create(duress, key, team)
+    store.set_duress_pin(b"999999")
+    del store
+    assert ffi.check_duress_pin(duress, b"123456") is False
+    ffi.OutreachStore.open(duress, key).current_shift()
+    assert ffi.check_duress_pin(duress, b"999999") is True
+    with pytest.raises(ffi.OutreachError.NoStore):
+        ffi.OutreachStore.open(duress, key)
+    assert not os.path.exists(duress)

@@ -94,6 +94,7 @@ final class OutreachTests: XCTestCase {
         ("testWrongKeyIsItsTypedError", testWrongKeyIsItsTypedError),
         ("testInvalidInputNamesTheField", testInvalidInputNamesTheField),
         ("testPanicInsideTheCoreIsAnErrorAndTheLibraryKeepsWorking", testPanicInsideTheCoreIsAnErrorAndTheLibraryKeepsWorking),
+        ("testWipeAndDuressPinLeaveNoStore", testWipeAndDuressPinLeaveNoStore),
     ]
 
     func testVersion() throws {
@@ -211,6 +212,42 @@ final class OutreachTests: XCTestCase {
         _ = try store.startShift(start: ShiftStartRecord(van: "TEST Van", crew: ["TEST-a"], zones: ["zone-a"], atMs: nil))
         XCTAssertNotNil(try store.currentShift())
         XCTAssertEqual(try ffiVersion(), env("OUTREACH_FFI_EXPECTED_VERSION"))
+    }
+
+    func testWipeAndDuressPinLeaveNoStore() throws {
+        let work = env("OUTREACH_TEST_WORK_DIR")
+        let team = TeamSetupRecord(team: "TEST Team", zones: ["zone-a"], defaultCountry: "GB", utcOffsetMinutes: 0)
+        func isNoStore(_ e: Error) -> Bool {
+            if case OutreachError.NoStore = e { return true }
+            return false
+        }
+        // Wipe an open store: its files go, the object is unusable, the store cannot be opened.
+        let wiped = "\(work)/wipe-swift"
+        let key = randomKey()
+        let store = try OutreachStore.create(dir: wiped, key: key, team: team)
+        _ = try store.startShift(start: ShiftStartRecord(van: "TEST Van", crew: ["TEST-a"], zones: ["zone-a"], atMs: nil))
+        try store.wipe()
+        expectError("after wipe", { try store.currentShift() }) { e in
+            if case OutreachError.State = e { return true }
+            return false
+        }
+        expectError("open wiped", { try OutreachStore.open(dir: wiped, key: key) }, isNoStore)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: wiped))
+        // Wipe by directory (a store that cannot be opened).
+        let closed = "\(work)/wipe-dir-swift"
+        let key2 = randomKey()
+        do { _ = try OutreachStore.create(dir: closed, key: key2, team: team) }
+        try wipeStore(dir: closed)
+        expectError("open wiped dir", { try OutreachStore.open(dir: closed, key: key2) }, isNoStore)
+        // Duress PIN: another PIN leaves the store; the duress PIN wipes it.
+        let duress = "\(work)/duress-swift"
+        let key3 = randomKey()
+        do { try OutreachStore.create(dir: duress, key: key3, team: team).setDuressPin(pin: Data("999999".utf8)) }
+        XCTAssertFalse(try checkDuressPin(dir: duress, pin: Data("123456".utf8)))
+        do { XCTAssertNil(try OutreachStore.open(dir: duress, key: key3).currentShift()) }
+        XCTAssertTrue(try checkDuressPin(dir: duress, pin: Data("999999".utf8)))
+        expectError("open after duress", { try OutreachStore.open(dir: duress, key: key3) }, isNoStore)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: duress))
     }
 }
 

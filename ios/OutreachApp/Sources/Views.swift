@@ -231,8 +231,33 @@ struct SyncView: View {
                     model.holders.sync.maybeSync(.userRequested, connected: path.status == .satisfied, metered: path.isExpensive)
                 }
             }
+            DuressPinSection()
             Spacer()
         }.padding().onAppear { model.holders.sync.refreshStatus() }
+    }
+}
+
+/// Duress PIN: typed at the unlock screen it wipes this phone's store and key
+/// (logic: OutreachCore's UnlockController).
+struct DuressPinSection: View {
+    @EnvironmentObject var model: AppModel
+    @State private var pin = ""
+    @State private var note: String?
+    var body: some View {
+        VStack(alignment: .leading, spacing: 8) {
+            Text("Duress PIN").font(.headline)
+            Text("Typed at the unlock screen instead of your PIN, it wipes this phone's data. Unsynced records are lost.")
+            SecureField("Duress PIN", text: $pin).keyboardType(.numberPad)
+            if let n = note { Text(n) }
+            BigButton(title: "Set duress PIN") {
+                let p = pin
+                pin = ""
+                model.holders.unlock.setDuressPin(p) { note = $0 ?? "Duress PIN set." }
+            }
+            BigButton(title: "Remove duress PIN") {
+                model.holders.unlock.clearDuressPin { note = $0 ?? "Duress PIN removed." }
+            }
+        }
     }
 }
 

@@ -14,6 +14,12 @@ public enum UnlockState: Equatable {
     public static let lockedQuietly = UnlockState.locked(message: nil)
 }
 
+/// Unlock / lock / quick exit, and the device-loss paths (mirrors android/logic's
+/// `UnlockController`; ARCHITECTURE.md, "Device loss"): a PIN unlock first asks the core
+/// whether it is the duress PIN (before the key is read); if so the core has wiped the store,
+/// the Keychain key is deleted and the screen shows what a phone with no store shows. A store
+/// the core wiped itself (dead-man timer at open, remote wipe at sync: `OutreachError.Wiped`)
+/// also loses its key.
 public final class UnlockController {
     public let state = Observable<UnlockState>(.lockedQuietly)
     public private(set) var store: OutreachStore?
@@ -22,13 +28,19 @@ public final class UnlockController {
     private let vault: KeyVault
     private let dispatcher: Dispatcher
     private let opener: (String, Data) throws -> OutreachStore
+    private let duressCheck: (String, Data) throws -> Bool
+    private let wiper: (String) throws -> Void
 
     public init(storeDir: String, vault: KeyVault, dispatcher: Dispatcher,
-                opener: @escaping (String, Data) throws -> OutreachStore = { try OutreachStore.open(dir: $0, key: $1) }) {
+                opener: @escaping (String, Data) throws -> OutreachStore = { try OutreachStore.open(dir: $0, key: $1) },
+                duressCheck: @escaping (String, Data) throws -> Bool = { try checkDuressPin(dir: $0, pin: $1) },
+                wiper: @escaping (String) throws -> Void = { try wipeStore(dir: $0) }) {
         self.storeDir = storeDir
         self.vault = vault
         self.dispatcher = dispatcher
         self.opener = opener
+        self.duressCheck = duressCheck
+        self.wiper = wiper
     }
 
     public func onLock(_ listener: @escaping () -> Void) { lockListeners.append(listener) }
@@ -36,11 +48,26 @@ public final class UnlockController {
     public func unlock(_ credential: Credential) {
         guard case .locked = state.value else { return }
         state.set(.unlocking)
-        let dir = storeDir, vault = vault, opener = opener
+        let dir = storeDir, vault = vault, opener = opener, duressCheck = duressCheck
         dispatcher.run({ () throws -> OutreachStore in
+            if case .pin(let digits) = credential {
+                var pin = Data(digits.utf8)
+                defer { pin.resetBytes(in: 0..<pin.count) }
+                if try duressCheck(dir, pin) {
+                    // The core has wiped the store; the key goes too. Then: "no store here".
+                    vault.forget()
+                    throw OutreachError.NoStore
+                }
+            }
             var key = try vault.unwrapKey(credential)
             defer { key.resetBytes(in: 0..<key.count) }
-            return try opener(dir, key)
+            do {
+                return try opener(dir, key)
+            } catch OutreachError.Wiped {
+                // Dead-man timer: the core wiped the store at open; delete the key too.
+                vault.forget()
+                throw OutreachError.Wiped
+            }
         }) { [weak self] result in
             // Locked (quick exit) while the key was being unwrapped: do not unlock.
             guard let self, self.state.value == .unlocking else { return }
@@ -59,7 +86,56 @@ public final class UnlockController {
         state.set(.locked(message: message))
     }
 
+    /// Quick exit: screens drop what they showed, the store is released, the unlock screen
+    /// shows nothing; the app then covers itself (iOS has no public API to close an app).
     public func quickExit() { lock(message: nil) }
+
+    /// Sets the duress PIN (unlocked only); refused when it is the unlock PIN. `done` gets nil
+    /// when set, or the message to show.
+    public func setDuressPin(_ pin: String, done: @escaping (String?) -> Void) {
+        guard let s = store else { return done("Unlock first.") }
+        let vault = vault
+        dispatcher.run({ () throws -> Void in
+            if pin.isEmpty { throw KeyVaultError("Type a duress PIN.") }
+            if vault.matchesPin(pin) { throw KeyVaultError("The duress PIN must differ from the unlock PIN.") }
+            var bytes = Data(pin.utf8)
+            defer { bytes.resetBytes(in: 0..<bytes.count) }
+            try s.setDuressPin(pin: bytes)
+        }) { r in
+            if case .failure(let e) = r { done(Messages.of(e)) } else { done(nil) }
+        }
+    }
+
+    /// Removes the duress PIN.
+    public func clearDuressPin(done: @escaping (String?) -> Void) {
+        guard let s = store else { return done("Unlock first.") }
+        dispatcher.run({ try s.clearDuressPin() }) { r in
+            if case .failure(let e) = r { done(Messages.of(e)) } else { done(nil) }
+        }
+    }
+
+    /// The core reported `Wiped` (a remote wipe found by a sync): delete the key, release what
+    /// is left of the store, and say so.
+    public func onWiped(_ e: Error) {
+        let vault = vault
+        dispatcher.run({ vault.forget() }) { [weak self] _ in self?.lock(message: Messages.of(e)) }
+    }
+
+    /// Wipes this phone's store now (a "wipe this phone" action): store files and key.
+    public func wipeNow() {
+        let current = store
+        lockListeners.forEach { $0() }
+        store = nil
+        state.set(.lockedQuietly)
+        let vault = vault, wiper = wiper, dir = storeDir
+        dispatcher.run({ () throws -> Void in
+            if let s = current { try s.wipe() } else { try wiper(dir) }
+            vault.forget()
+        }) { [weak self] r in
+            if case .failure(let e) = r { self?.state.set(.locked(message: Messages.of(e))) }
+            else { self?.state.set(.locked(message: Messages.of(OutreachError.Wiped))) }
+        }
+    }
 }
 
 public struct ShiftState {

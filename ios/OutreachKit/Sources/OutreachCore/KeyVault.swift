@@ -18,12 +18,22 @@ public protocol KeyVault: AnyObject {
     func createKey(_ credential: Credential) throws -> Data
     func unwrapKey(_ credential: Credential) throws -> Data
     func forget()
+    /// Whether `pin` is the unlock PIN, WITHOUT counting a failure (used to refuse a duress PIN
+    /// equal to it). Vaults without a PIN answer false.
+    func matchesPin(_ pin: String) -> Bool
+}
+
+extension KeyVault {
+    public func matchesPin(_ pin: String) -> Bool { false }
 }
 
 /// Test vault: hands out the bytes it holds (a "wrong PIN" is modelled by holding other bytes).
 public final class InMemoryKeyVault: KeyVault {
     private var key: Data?
-    public init(key: Data?) { self.key = key }
+    private let pin: String?
+    /// `pin`, when given, is what `matchesPin` compares with.
+    public init(key: Data?, pin: String? = nil) { self.key = key; self.pin = pin }
+    public func matchesPin(_ pin: String) -> Bool { self.pin != nil && self.pin == pin }
     public func hasKey() -> Bool { key != nil }
     public func createKey(_ credential: Credential) throws -> Data {
         let k = Data((0..<32).map { _ in UInt8.random(in: 0...255) })

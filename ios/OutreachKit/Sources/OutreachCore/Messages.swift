@@ -42,6 +42,7 @@ public enum Messages {
         case .Crypto: return "Synced data failed checks and was not applied. Tell the lead."
         case .Cancelled: return "Cancelled."
         case .Internal(let code): return "Something went wrong (\(code)). Restart the app."
+        case .Wiped: return "This phone's data was wiped (the lead's order, or too long without a sync). Ask the lead to set it up again."
         }
     }
 }

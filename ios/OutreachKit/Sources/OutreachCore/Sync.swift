@@ -140,6 +140,8 @@ public final class SyncController {
             case .failure(let e):
                 if case OutreachError.Cancelled = e {} else { s.consecutiveFailures += 1 }
                 if case OutreachError.Revoked = e { s.revoked = true }
+                // A lead's remote wipe was obeyed: the store is gone; delete the key and lock.
+                if case OutreachError.Wiped = e { self.unlock.onWiped(e) }
                 s.message = Messages.of(e)
             }
             self.state.set(s)

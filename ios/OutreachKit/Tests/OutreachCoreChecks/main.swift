@@ -219,5 +219,74 @@ run("quick exit during unlock wins") {
     check(u.state.value == .lockedQuietly && u.store == nil, "stays locked: \(u.state.value)")
 }
 
+func filesUnder(_ dir: String) -> [String] {
+    guard let e = FileManager.default.enumerator(atPath: dir) else { return [] }
+    return e.compactMap { $0 as? String }.filter { p in
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: "\(dir)/\(p)", isDirectory: &isDir) && !isDir.boolValue
+    }
+}
+
+run("duress PIN wipes the store and the key and looks like no store") {
+    let (dir, key) = try createStore()
+    let vault = InMemoryKeyVault(key: key, pin: "1234")
+    let u = UnlockController(storeDir: dir, vault: vault, dispatcher: .direct)
+    u.unlock(.pin("1234"))
+    check(u.state.value == .unlocked, "unlocked: \(u.state.value)")
+    var result: String? = "not called"
+    u.setDuressPin("1234") { result = $0 }
+    check(result == "The duress PIN must differ from the unlock PIN.", "same as the PIN refused: \(String(describing: result))")
+    u.setDuressPin("999999") { result = $0 }
+    check(result == nil, "set: \(String(describing: result))")
+    u.lock()
+    check(FileManager.default.fileExists(atPath: "\(dir)/outreach.db"), "not used yet: the store is there")
+    u.unlock(.pin("999999"))
+    check(u.state.value == .locked(message: Messages.of(OutreachError.NoStore)), "looks like no store: \(u.state.value)")
+    check(!vault.hasKey(), "the key is deleted")
+    check(!FileManager.default.fileExists(atPath: dir), "the store directory is gone")
+    check(filesUnder(dir).isEmpty, "no file left")
+    do {
+        _ = try OutreachStore.open(dir: dir, key: key)
+        check(false, "opened after the duress wipe")
+    } catch OutreachError.NoStore {
+        check(true, "NoStore after the duress wipe")
+    }
+}
+
+run("a wipe reported by the core deletes the key") {
+    let (dir, key) = try createStore()
+    let vault = InMemoryKeyVault(key: key)
+    let u = UnlockController(storeDir: dir, vault: vault, dispatcher: .direct, opener: { _, _ in throw OutreachError.Wiped })
+    u.unlock(.biometric)
+    check(u.state.value == .locked(message: Messages.of(OutreachError.Wiped)), "dead-man: \(u.state.value)")
+    check(!vault.hasKey(), "dead-man: key deleted")
+    let vault2 = InMemoryKeyVault(key: key)
+    let u2 = UnlockController(storeDir: dir, vault: vault2, dispatcher: .direct)
+    u2.unlock(.biometric)
+    check(u2.store != nil, "unlocked")
+    u2.onWiped(OutreachError.Wiped)
+    check(u2.state.value == .locked(message: Messages.of(OutreachError.Wiped)) && u2.store == nil, "remote wipe: \(u2.state.value)")
+    check(!vault2.hasKey(), "remote wipe: key deleted")
+}
+
+run("wipe now destroys store and key") {
+    let (dir, key) = try createStore()
+    let vault = InMemoryKeyVault(key: key)
+    let u = UnlockController(storeDir: dir, vault: vault, dispatcher: .direct)
+    u.unlock(.biometric)
+    weak var weakStore = u.store
+    u.wipeNow()
+    check(u.store == nil && weakStore == nil, "store released")
+    check(u.state.value == .locked(message: Messages.of(OutreachError.Wiped)), "state \(u.state.value)")
+    check(!vault.hasKey(), "key deleted")
+    check(!FileManager.default.fileExists(atPath: dir), "the store directory is gone")
+    do {
+        _ = try OutreachStore.open(dir: dir, key: key)
+        check(false, "opened after wipe")
+    } catch OutreachError.NoStore {
+        check(true, "NoStore after wipe")
+    }
+}
+
 print("Executed \(checks) checks, with \(failures) failures")
 exit(failures == 0 ? 0 : 1)

@@ -14,6 +14,7 @@ import kotlin.concurrent.thread
 import kotlin.test.Test
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
 import kotlin.test.assertNotNull
 import kotlin.test.assertNull
 import kotlin.test.assertTrue
@@ -31,7 +32,9 @@ import uniffi.outreach_ffi.SyncPhase
 import uniffi.outreach_ffi.SyncProgressListener
 import uniffi.outreach_ffi.SyncProgressRecord
 import uniffi.outreach_ffi.TeamSetupRecord
+import uniffi.outreach_ffi.checkDuressPin
 import uniffi.outreach_ffi.ffiVersion
+import uniffi.outreach_ffi.wipeStore
 
 private fun env(name: String): String =
     assertNotNull(System.getenv(name)?.takeIf { it.isNotEmpty() }, "$name unset (run through cargo test -p outreach-ffi)")
@@ -170,6 +173,37 @@ class OutreachTest {
             val e = assertFailsWith<OutreachException.Invalid> { store.logEncounter(encounter("zone-a").copy(setting = "rooftop")) }
             assertEquals("encounter.setting", e.field)
         }
+    }
+
+    @Test
+    fun wipeAndDuressPinLeaveNoStore() {
+        val work = env("OUTREACH_TEST_WORK_DIR")
+        val team = TeamSetupRecord(team = "TEST Team", zones = listOf("zone-a"), defaultCountry = "GB", utcOffsetMinutes = 0)
+        // Wipe an open store: its files go, the object is unusable, the store cannot be opened.
+        val wiped = "$work/wipe-kt"
+        val key = randomKey()
+        val store = OutreachStore.create(wiped, key.copyOf(), team)
+        store.startShift(ShiftStartRecord("TEST Van", listOf("TEST-a"), listOf("zone-a"), null))
+        store.wipe()
+        assertFailsWith<OutreachException.State> { store.currentShift() }
+        store.close()
+        assertFailsWith<OutreachException.NoStore> { OutreachStore.open(wiped, key.copyOf()) }
+        assertFalse(java.io.File(wiped).exists())
+        // Wipe by directory (a store that cannot be opened).
+        val closed = "$work/wipe-dir-kt"
+        val key2 = randomKey()
+        OutreachStore.create(closed, key2.copyOf(), team).close()
+        wipeStore(closed)
+        assertFailsWith<OutreachException.NoStore> { OutreachStore.open(closed, key2.copyOf()) }
+        // Duress PIN: another PIN leaves the store; the duress PIN wipes it.
+        val duress = "$work/duress-kt"
+        val key3 = randomKey()
+        OutreachStore.create(duress, key3.copyOf(), team).use { it.setDuressPin("999999".toByteArray()) }
+        assertFalse(checkDuressPin(duress, "123456".toByteArray()))
+        OutreachStore.open(duress, key3.copyOf()).use { assertNull(it.currentShift()) }
+        assertTrue(checkDuressPin(duress, "999999".toByteArray()))
+        assertFailsWith<OutreachException.NoStore> { OutreachStore.open(duress, key3.copyOf()) }
+        assertFalse(java.io.File(duress).exists())
     }
 
     @Test

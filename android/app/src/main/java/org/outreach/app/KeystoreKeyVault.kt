@@ -78,6 +78,17 @@ class KeystoreKeyVault(context: Context) : KeyVault {
         }
     }
 
+    override fun matchesPin(pin: CharArray): Boolean {
+        if (!prefs.contains(PIN_BLOB)) return false
+        val inner = open(platformKey(ALIAS_PIN, userAuth = false), blob(PIN_BLOB))
+        return try {
+            open(pinKey(pin, blob(SALT)), inner).fill(0)
+            true
+        } catch (e: AEADBadTagException) {
+            false // not counted as a failure: this is not an unlock attempt
+        }
+    }
+
     override fun forget() {
         prefs.edit().clear().apply()
         runCatching { keyStore.deleteEntry(ALIAS_PIN) }

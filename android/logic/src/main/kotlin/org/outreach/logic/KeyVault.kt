@@ -23,6 +23,12 @@ interface KeyVault {
     /** Unwraps the store key; throws [KeyVaultException] when the platform refuses. */
     fun unwrapKey(credential: Credential): ByteArray
 
-    /** Forgets the wrapped key (device reset / revoked). */
+    /** Forgets the wrapped key (device reset / revoked / wiped): the platform key is deleted. */
     fun forget()
+
+    /**
+     * Whether [pin] is the unlock PIN, WITHOUT counting a failure (used to refuse a duress PIN
+     * equal to it). Vaults without a PIN answer false.
+     */
+    fun matchesPin(pin: CharArray): Boolean = false
 }

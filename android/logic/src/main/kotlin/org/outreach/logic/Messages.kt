@@ -39,6 +39,7 @@ object Messages {
         is OutreachException.Crypto -> "Synced data failed checks and was not applied. Tell the lead."
         is OutreachException.Cancelled -> "Cancelled."
         is OutreachException.Internal -> "Something went wrong (${e.code}). Restart the app."
+        is OutreachException.Wiped -> "This phone's data was wiped (the lead's order, or too long without a sync). Ask the lead to set it up again."
         is KeyVaultException -> e.message ?: "Key unavailable."
         else -> "Something went wrong. Restart the app."
     }

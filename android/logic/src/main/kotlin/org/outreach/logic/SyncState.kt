@@ -83,6 +83,8 @@ class SyncController(
             r.fold(
                 { state.set(state.value.copy(running = false, consecutiveFailures = 0, message = "Synced.")) },
                 { e ->
+                    // A lead's remote wipe was obeyed: the store is gone; delete the key and lock.
+                    if (e is OutreachException.Wiped) unlock.onWiped(e)
                     val cancelled = e is OutreachException.Cancelled
                     state.set(
                         state.value.copy(

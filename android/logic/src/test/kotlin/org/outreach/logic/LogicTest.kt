@@ -25,14 +25,18 @@ import uniffi.outreach_ffi.OutreachException
 import uniffi.outreach_ffi.OutreachStore
 import uniffi.outreach_ffi.TeamSetupRecord
 
-/** Test vault: hands out the bytes it holds (a "wrong PIN" is modelled by holding other bytes). */
-class InMemoryKeyVault(private var key: ByteArray?) : KeyVault {
+/**
+ * Test vault: hands out the bytes it holds (a "wrong PIN" is modelled by holding other bytes);
+ * [pin], when given, is what [matchesPin] compares with.
+ */
+class InMemoryKeyVault(private var key: ByteArray?, private val pin: String? = null) : KeyVault {
     override fun hasKey() = key != null
     override fun createKey(credential: Credential): ByteArray =
         ByteArray(32).also { SecureRandom().nextBytes(it); key = it.copyOf() }
     override fun unwrapKey(credential: Credential): ByteArray =
         key?.copyOf() ?: throw KeyVaultException("No key on this phone.")
     override fun forget() { key = null }
+    override fun matchesPin(pin: CharArray): Boolean = this.pin != null && String(pin) == this.pin
 }
 
 private const val ZONE = "TEST-north-beat"
@@ -255,5 +259,64 @@ class LogicTest {
         pending.forEach { it.run() } // the store opens after the exit...
         assertEquals(UnlockState.Locked(null), u.state.value) // ...and is not shown
         assertNull(u.store)
+    }
+
+    private fun filesUnder(dir: File): List<File> = dir.walkTopDown().filter { it.isFile }.toList()
+
+    @Test
+    fun duressPinWipesTheStoreAndTheKeyAndLooksLikeNoStore() {
+        createStore()
+        val vault = InMemoryKeyVault(key.copyOf(), pin = "1234")
+        val u = UnlockController(dir, vault, Dispatcher.direct())
+        u.unlock(Credential.Pin("1234".toCharArray()))
+        assertIs<UnlockState.Unlocked>(u.state.value)
+        ShiftController(u, Dispatcher.direct()).start("TEST Van 1", listOf("TEST-a"), listOf(ZONE))
+        var result: String? = "not called"
+        u.setDuressPin("1234".toCharArray()) { result = it }
+        assertEquals("The duress PIN must differ from the unlock PIN.", result)
+        u.setDuressPin("999999".toCharArray()) { result = it }
+        assertNull(result)
+        u.lock()
+        // Not used yet: the store is still there.
+        assertTrue(File(dir, "outreach.db").exists())
+        // The duress PIN: store and key gone; the screen shows what a phone with no store shows.
+        u.unlock(Credential.Pin("999999".toCharArray()))
+        assertEquals(UnlockState.Locked(Messages.of(OutreachException.NoStore())), u.state.value)
+        assertEquals(false, vault.hasKey())
+        assertEquals(false, File(dir).exists())
+        assertTrue(filesUnder(tmp.toFile()).isEmpty(), filesUnder(tmp.toFile()).toString())
+        assertFailsWith<OutreachException.NoStore> { OutreachStore.open(dir, key.copyOf()) }
+    }
+
+    @Test
+    fun aWipeReportedByTheCoreDeletesTheKey() {
+        createStore()
+        // Dead-man timer: the core wipes at open and answers Wiped.
+        val vault = InMemoryKeyVault(key.copyOf())
+        val u = UnlockController(dir, vault, Dispatcher.direct(), opener = { _, _ -> throw OutreachException.Wiped() })
+        u.unlock(Credential.Biometric)
+        assertEquals(UnlockState.Locked(Messages.of(OutreachException.Wiped())), u.state.value)
+        assertEquals(false, vault.hasKey())
+        // Remote wipe found by a sync: the same.
+        val vault2 = InMemoryKeyVault(key.copyOf())
+        val u2 = UnlockController(dir, vault2, Dispatcher.direct())
+        u2.unlock(Credential.Biometric)
+        val store = assertNotNull(u2.store)
+        u2.onWiped(OutreachException.Wiped())
+        assertEquals(UnlockState.Locked(Messages.of(OutreachException.Wiped())), u2.state.value)
+        assertEquals(false, vault2.hasKey())
+        assertFailsWith<IllegalStateException> { store.currentShift() }
+    }
+
+    @Test
+    fun wipeNowDestroysStoreAndKey() {
+        val u = unlocked()
+        val store = u.store!!
+        u.wipeNow()
+        assertNull(u.store)
+        assertEquals(UnlockState.Locked(Messages.of(OutreachException.Wiped())), u.state.value)
+        assertFailsWith<IllegalStateException> { store.currentShift() }
+        assertTrue(filesUnder(tmp.toFile()).isEmpty(), filesUnder(tmp.toFile()).toString())
+        assertFailsWith<OutreachException.NoStore> { OutreachStore.open(dir, key.copyOf()) }
     }
 }

@@ -292,7 +292,32 @@ private fun SyncScreen(holders: Holders) {
             sync.maybeSync(SyncTrigger.USER_REQUESTED, connected = caps != null, metered = metered)
         }
         Spacer(Modifier.heightIn(min = 8.dp))
+        DuressPinCard(holders)
     }
+}
+
+/** Duress PIN: typed at the unlock screen it wipes this phone's store and key (logic: UnlockController). */
+@Composable
+private fun DuressPinCard(holders: Holders) {
+    var pin by remember { mutableStateOf("") }
+    var note by remember { mutableStateOf<String?>(null) }
+    Text("Duress PIN", style = MaterialTheme.typography.titleMedium)
+    Text("Typed at the unlock screen instead of your PIN, it wipes this phone's data. Unsynced records are lost.")
+    OutlinedTextField(
+        value = pin,
+        onValueChange = { pin = it.filter(Char::isDigit).take(12) },
+        label = { Text("Duress PIN") },
+        visualTransformation = PasswordVisualTransformation(),
+        keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.NumberPassword),
+        singleLine = true,
+        modifier = Modifier.fillMaxWidth(),
+    )
+    note?.let { Text(it) }
+    OutlinedBigButton("Set duress PIN", enabled = pin.isNotEmpty()) {
+        holders.unlock.setDuressPin(pin.toCharArray()) { note = it ?: "Duress PIN set." }
+        pin = ""
+    }
+    OutlinedBigButton("Remove duress PIN") { holders.unlock.clearDuressPin { note = it ?: "Duress PIN removed." } }
 }
 
 @Composable
