@@ -15,6 +15,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod api;
 pub mod audit;
 pub mod doc;

@@ -2,7 +2,7 @@
 //! A merge is an edge (`merged_into`) that syncs like any change; unmerge removes it.
 
 use clap::{Args, Subcommand};
-use outreach_core::MergeError;
+use outreach_core::{IdCodeSignal, MergeError};
 use serde_json::json;
 
 use crate::context::Context;
@@ -13,9 +13,11 @@ use crate::parse;
 /// `outreach people ...`
 #[derive(Debug, Subcommand)]
 pub enum PeopleCommand {
-    /// Suggest profiles that may be the same person (offline: code-name similarity, zones, age band)
+    /// Suggest profiles that may be the same person (offline: code-name similarity, zones, age band, identifying codes)
     #[command(
-        after_help = "Example:\n  outreach people duplicates\n  outreach people duplicates --limit 5 --json"
+        after_help = "Profiles whose identifying codes (kept only as keyed hashes) are the same are a strong signal: they are \
+listed first, marked `same`, whatever their names. Different codes halve the score.\n\n\
+Example:\n  outreach people duplicates\n  outreach people duplicates --limit 5 --json"
     )]
     Duplicates(DuplicatesArgs),
     /// Merge profile A into profile B (recorded as an edge, never a rewrite; undo with unmerge)
@@ -103,6 +105,7 @@ pub fn run(ctx: &Context, c: PeopleCommand) -> CliResult {
                 "B",
                 "code name B",
                 "shared zones",
+                "id code",
             ]);
             for d in &s {
                 t.row(vec![
@@ -112,10 +115,21 @@ pub fn run(ctx: &Context, c: PeopleCommand) -> CliResult {
                     d.b.clone(),
                     d.b_code_name.clone(),
                     d.shared_zones.join(","),
+                    match d.id_code {
+                        IdCodeSignal::Same => "same".into(),
+                        IdCodeSignal::Different => "differ".into(),
+                        IdCodeSignal::Unknown => "-".into(),
+                    },
                 ]);
             }
+            let strong = s.iter().filter(|d| d.id_code == IdCodeSignal::Same).count();
+            let note = if strong > 0 {
+                format!("\n{strong} pair(s) share an identifying code (same keyed hash): a strong signal that they are one person.")
+            } else {
+                String::new()
+            };
             emit(&format!(
-                "{}\nTo merge one: outreach people merge A B",
+                "{}{note}\nTo merge one: outreach people merge A B",
                 t.render()
             ))
         }

@@ -1,11 +1,17 @@
 //! `outreach person add|find|show|edit`: pseudonymous person profiles.
 
+use std::path::PathBuf;
+
 use clap::{Args, Subcommand};
-use outreach_core::{AgeBand, Gender, Living, NameQuality, Person, PersonInput, Setting};
+use outreach_core::{
+    AgeBand, ConsentPurpose, ConsentState, Gender, Living, NameQuality, Person, PersonInput,
+    Setting,
+};
 use serde_json::json;
+use zeroize::Zeroizing;
 
 use crate::context::Context;
-use crate::errors::CliResult;
+use crate::errors::{CliError, CliResult};
 use crate::output::{self, emit, or_dash, Table};
 use crate::parse;
 
@@ -37,8 +43,20 @@ pub enum PersonCommand {
     )]
     Show(ShowArgs),
     /// Edit a profile: only what is given changes (an empty value clears a text field)
-    #[command(after_help = format!("{}\n\nExample:\n  outreach person edit 01890a5d-ac96-774b-bcce-b302099a8057 --age-band 35_44 --no-injecting --note \"\"", values_help()))]
+    #[command(after_help = format!("{}\n\nExample:\n  outreach person edit 01890a5d-ac96-774b-bcce-b302099a8057 --age-band 35_44 --no-injecting --note \"\"\n  outreach person edit 01890a5d-ac96-774b-bcce-b302099a8057 --id-code", values_help()))]
     Edit(EditArgs),
+    /// Record what the person said about one purpose: consent given, refused or withdrawn
+    #[command(after_help = format!("Recorded now, by you (--user), on this device; the newest statement decides whether a share \
+is covered by consent. Purposes: {}\n\nExample:\n  outreach --user staff-a person consent 01890a5d-ac96-774b-bcce-b302099a8057 --purpose share_with_police --withdrawn", ConsentPurpose::names().join(", ")))]
+    Consent(ConsentArgs),
+    /// Subject access: write everything held about a person (and profiles merged with it) as JSON and a readable HTML page
+    #[command(
+        after_help = "Writes subject-access-ID.json and subject-access-ID.html (readable offline, no script) into DIR: the profile \
+and its merge group, consents, encounters with services and referrals, concerns, incidents, disclosures and the audit entries \
+about them. The files are NOT encrypted: hand them over safely and delete them. Audited (person.access).\n\n\
+Example:\n  outreach person access 01890a5d-ac96-774b-bcce-b302099a8057 --out ./subject-access"
+    )]
+    Access(AccessArgs),
     /// Erase a person for the whole team (lead, needs the hub): destroys the profile and every
     /// profile merged with it on every device and the hub; counts are kept
     Erase(super::erase::EraseArgs),
@@ -71,6 +89,39 @@ pub struct ProfileFields {
     /// Short note (at most 500 characters); keep identifying detail out of it
     #[arg(long, value_name = "TEXT")]
     note: Option<String>,
+    /// An identifying code the person chooses to give (e.g. initials and birth-day digits),
+    /// used only to spot duplicate profiles. Give the option alone to be asked for it without
+    /// echo (safer: arguments show in shell history). Only a keyed hash is kept; the code is
+    /// never stored or shown.
+    #[arg(long, value_name = "CODE", num_args = 0..=1, default_missing_value = "")]
+    id_code: Option<String>,
+}
+
+impl ProfileFields {
+    /// The identifying code given, asked for on the terminal when the option came alone.
+    fn id_code(&self) -> CliResult<Option<Zeroizing<String>>> {
+        match self.id_code.as_deref() {
+            None => Ok(None),
+            Some("") => Ok(Some(ask_id_code()?)),
+            Some(c) => Ok(Some(Zeroizing::new(c.to_string()))),
+        }
+    }
+}
+
+/// Asks for an identifying code without echo.
+fn ask_id_code() -> CliResult<Zeroizing<String>> {
+    use std::io::IsTerminal;
+    let tty = std::fs::File::open("/dev/tty").is_ok_and(|f| f.is_terminal());
+    if !tty {
+        return Err(CliError::invalid(
+            "--id-code",
+            "no terminal to ask for the code on; give it as --id-code=CODE",
+        ));
+    }
+    let c = rpassword::prompt_password("Identifying code (not shown; only a keyed hash is kept): ").map_err(|_| {
+        CliError::invalid("--id-code", "could not read the code from the terminal; give it as --id-code=CODE")
+    })?;
+    Ok(Zeroizing::new(c))
 }
 
 impl ProfileFields {
@@ -161,8 +212,46 @@ pub struct EditArgs {
     /// Registered with a GP is not known
     #[arg(long, conflicts_with = "gp_registered")]
     gp_unknown: bool,
+    /// Remove the identifying code's hash from the profile
+    #[arg(long, conflicts_with = "id_code")]
+    clear_id_code: bool,
     #[command(flatten)]
     fields: ProfileFields,
+}
+
+/// Options of `outreach person consent`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("state").required(true).args(["given", "refused", "withdrawn"])))]
+pub struct ConsentArgs {
+    /// The profile's id
+    #[arg(value_name = "ID")]
+    id: String,
+    /// What the consent is for
+    #[arg(long, value_name = "PURPOSE")]
+    purpose: String,
+    /// The person gives consent
+    #[arg(long)]
+    given: bool,
+    /// The person refuses
+    #[arg(long)]
+    refused: bool,
+    /// The person withdraws consent given before
+    #[arg(long)]
+    withdrawn: bool,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `outreach person access`.
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    /// The profile's id
+    #[arg(value_name = "ID")]
+    id: String,
+    /// Directory to write the two files into (created if missing)
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    out: PathBuf,
 }
 
 /// Runs a person command.
@@ -173,8 +262,23 @@ pub fn run(ctx: &Context, c: PersonCommand) -> CliResult {
             let mut input = PersonInput::new(a.code_name.trim());
             input.flags.injecting = a.injecting;
             a.fields.apply(&mut input)?;
+            let code = a.fields.id_code()?;
             let mut store = ctx.open()?;
+            // Check the code before anything is written, so a bad code leaves no profile.
+            if let Some(c) = &code {
+                store.id_code_hash(c).map_err(|e| ctx.core(e))?;
+            }
             let p = store.add_person(input).map_err(|e| ctx.core(e))?;
+            if let Some(c) = &code {
+                store.set_id_code(&p.id, Some(c)).map_err(|e| {
+                    CliError::other(format!(
+                        "profile {} was added but its identifying code was not saved ({}); add it with: outreach person edit {} --id-code",
+                        p.id,
+                        ctx.core(e).message,
+                        p.id
+                    ))
+                })?;
+            }
             emit(&p.id)
         }
         PersonCommand::Find(a) => {
@@ -206,8 +310,14 @@ pub fn run(ctx: &Context, c: PersonCommand) -> CliResult {
             let p = store.view_person(&id).map_err(|e| ctx.core(e))?;
             let (first, last) = store.person_seen(&id).map_err(|e| ctx.core(e))?;
             if a.json {
+                // The keyed hash of the identifying code is not shown; only that one is held.
+                let mut pj = serde_json::to_value(&p).map_err(|_| CliError::other("could not encode the profile"))?;
+                if let Some(o) = pj.as_object_mut() {
+                    let had = o.remove("id_code_hash").is_some();
+                    o.insert("id_code_recorded".into(), json!(had));
+                }
                 return emit(&output::json(
-                    &json!({ "person": p, "first_seen": first, "last_seen": last }),
+                    &json!({ "person": pj, "first_seen": first, "last_seen": last }),
                 )?);
             }
             let off = store.settings().utc_offset_minutes;
@@ -237,11 +347,73 @@ pub fn run(ctx: &Context, c: PersonCommand) -> CliResult {
                 input.flags.gp_registered = None;
             }
             a.fields.apply(&mut input)?;
-            if input == current.input {
+            let code = a.fields.id_code()?;
+            if let Some(c) = &code {
+                store.id_code_hash(c).map_err(|e| ctx.core(e))?;
+            }
+            let code_change = code.is_some() || a.clear_id_code;
+            if input == current.input && !code_change {
                 return emit(&format!("{id}\n(no change)"));
             }
-            let p = store.edit_person(&id, input).map_err(|e| ctx.core(e))?;
-            emit(&p.id)
+            if input != current.input {
+                store.edit_person(&id, input).map_err(|e| ctx.core(e))?;
+            }
+            if let Some(c) = &code {
+                store.set_id_code(&id, Some(c)).map_err(|e| ctx.core(e))?;
+            } else if a.clear_id_code {
+                store.set_id_code(&id, None).map_err(|e| ctx.core(e))?;
+            }
+            emit(&id)
+        }
+        PersonCommand::Consent(a) => {
+            let id = parse::id(&a.id);
+            let purpose = parse::controlled::<ConsentPurpose>("--purpose", &a.purpose, ConsentPurpose::names)?;
+            let state = if a.given {
+                ConsentState::Given
+            } else if a.refused {
+                ConsentState::Refused
+            } else {
+                ConsentState::Withdrawn
+            };
+            let mut store = ctx.open()?;
+            let p = store.record_person_consent(&id, purpose, state).map_err(|e| ctx.core(e))?;
+            if a.json {
+                return emit(&output::json(&json!({ "person": p.id, "consents": p.consents }))?);
+            }
+            emit(&format!(
+                "recorded: {} {} for {id} (synced to the team at the next sync)",
+                purpose.as_str(),
+                state.as_str()
+            ))
+        }
+        PersonCommand::Access(a) => {
+            let id = parse::id(&a.id);
+            let store = ctx.open()?;
+            let sar = store.subject_access(&id).map_err(|e| ctx.core(e))?;
+            let json_text = sar.to_json().map_err(|e| ctx.core(e))?;
+            let html = sar.to_html().map_err(|e| ctx.core(e))?;
+            std::fs::create_dir_all(&a.out).map_err(|e| {
+                CliError::other(format!(
+                    "could not create {} ({}); choose another --out",
+                    a.out.display(),
+                    e.kind()
+                ))
+            })?;
+            let jp = a.out.join(format!("subject-access-{id}.json"));
+            let hp = a.out.join(format!("subject-access-{id}.html"));
+            super::report::write_private(&jp, &json_text)?;
+            super::report::write_private(&hp, &html)?;
+            emit(&format!(
+                "wrote everything held about {id} ({} profile(s), {} encounter(s), {} concern(s), {} incident(s), {} disclosure(s), {} audit entries):\n  {}\n  {}\nThese files are NOT encrypted: hand them over safely and delete them when done.",
+                sar.profiles.len(),
+                sar.encounters.len(),
+                sar.concerns.len(),
+                sar.incidents.len(),
+                sar.disclosures.len(),
+                sar.audit.len(),
+                jp.display(),
+                hp.display()
+            ))
         }
     }
 }
@@ -266,8 +438,18 @@ fn show_text(p: &Person, created: String, first: Option<String>, last: Option<St
         Some(b) => output::yes_no(b),
         None => "unknown",
     };
+    let consents = if p.consents.is_empty() {
+        "-".to_string()
+    } else {
+        p.consents
+            .iter()
+            .map(|(k, c)| format!("{} {} ({} by {})", k.as_str(), c.state.as_str(), c.at.format("%Y-%m-%d %H:%M UTC"), output::cell(&c.by)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let id_code = if p.id_code_hash.is_some() { "recorded (keyed hash only)" } else { "-" };
     format!(
-        "Person {}\n  code name:      {} ({})\n  age band:       {}\n  gender:         {}\n  first language: {}\n  living:         {}\n  settings:       {}\n  injecting:      {}\n  GP registered:  {}\n  note:           {}\n  merged into:    {}\n  created:        {}\n  first seen:     {}\n  last seen:      {}\n",
+        "Person {}\n  code name:      {} ({})\n  age band:       {}\n  gender:         {}\n  first language: {}\n  living:         {}\n  settings:       {}\n  injecting:      {}\n  GP registered:  {}\n  note:           {}\n  merged into:    {}\n  created:        {}\n  first seen:     {}\n  last seen:      {}\n  id code:        {id_code}\n  consents:       {consents}\n",
         p.id,
         output::cell(&i.code_name),
         i.name_quality,

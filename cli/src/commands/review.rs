@@ -19,9 +19,10 @@ use crate::parse;
 #[command(
     args_conflicts_with_subcommands = true,
     after_help = "Shows the night as one timeline across every van this device has synced, counts by van and by zone, \
-then the review list: same-field clashes to settle, safeguarding concerns awaiting review, referrals needing \
-follow-up and incidents that may be shared but are not yet marked shared. Run `outreach sync` first.\n\n\
-Example:\n  outreach review --night 2026-01-31\n  outreach review --json\n  outreach review settle encounter 01890a5d-ac96-774b-bcce-b302099a8057 zone '\"north-beat\"'\n  outreach review concern 01890a5d-ac96-774b-bcce-b302099a8057 --outcome \"Discussed with the safeguarding lead\""
+then the review list: same-field clashes to settle (in the night's own records; --all-clashes for every record), \
+safeguarding concerns awaiting review, referrals needing follow-up, incidents that may be shared but are not yet shared, \
+and the shares logged for the night. Run `outreach sync` first.\n\n\
+Example:\n  outreach review --night 2026-01-31\n  outreach review --night 2026-01-31 --all-clashes\n  outreach review --json\n  outreach review settle encounter 01890a5d-ac96-774b-bcce-b302099a8057 zone '\"north-beat\"'\n  outreach review concern 01890a5d-ac96-774b-bcce-b302099a8057 --outcome \"Discussed with the safeguarding lead\""
 )]
 pub struct ReviewArgs {
     #[command(subcommand)]
@@ -29,6 +30,9 @@ pub struct ReviewArgs {
     /// The night (the date the evening started) [default: the current night]
     #[arg(long, value_name = "DATE")]
     night: Option<String>,
+    /// List clashes in every record held, not only in the night's own records
+    #[arg(long)]
+    all_clashes: bool,
     /// Print JSON instead of text
     #[arg(long)]
     json: bool,
@@ -115,23 +119,39 @@ pub fn run(ctx: &Context, a: ReviewArgs) -> CliResult {
                 Some(n) => parse::date("--night", n)?,
                 None => night_of(Utc::now(), store.settings().utc_offset_minutes),
             };
-            let text = render(ctx, &mut store, night, a.json)?;
+            let text = render_with(ctx, &mut store, night, a.all_clashes, a.json)?;
             emit(&text)
         }
     }
 }
 
-/// The merged night and the review list, as text or JSON.
+/// The merged night and the review list, as text or JSON (clashes of the night's records).
 pub fn render(
     ctx: &Context,
     store: &mut Store,
     night: chrono::NaiveDate,
     as_json: bool,
 ) -> CliResult<String> {
+    render_with(ctx, store, night, false, as_json)
+}
+
+/// The merged night and the review list; `all_clashes` lists the clashes of every record.
+pub fn render_with(
+    ctx: &Context,
+    store: &mut Store,
+    night: chrono::NaiveDate,
+    all_clashes: bool,
+    as_json: bool,
+) -> CliResult<String> {
     let off = store.settings().utc_offset_minutes;
     let encounters = store.list_night(night).map_err(|e| ctx.core(e))?;
     let shifts = store.list_shifts(night).map_err(|e| ctx.core(e))?;
-    let list = store.review_items(night).map_err(|e| ctx.core(e))?;
+    let list = if all_clashes {
+        store.review_items_all_clashes(night)
+    } else {
+        store.review_items(night)
+    }
+    .map_err(|e| ctx.core(e))?;
     let van_of: BTreeMap<String, String> = shifts
         .iter()
         .map(|s| (s.id.clone(), s.van.clone()))
@@ -210,6 +230,8 @@ pub fn review_text(list: &ReviewList, off: i32) -> String {
     let mut out = format!("Needs the lead: {} item(s)\n", list.len());
     if list.is_empty() {
         out.push_str("  nothing to review for this night\n");
+        out.push_str(&other_clashes_text(list));
+        out.push_str(&disclosures_text(list, off));
         return out;
     }
     out.push_str(&format!("\nClashes to settle: {}\n", list.clashes.len()));
@@ -285,6 +307,46 @@ pub fn review_text(list: &ReviewList, off: i32) -> String {
             i.share_police.as_str(),
             i.share_national.as_str(),
             pending.join(", ")
+        ));
+        out.push_str(&format!(
+            "    (log a share: outreach incident share {} --with {})\n",
+            i.id,
+            pending.first().copied().unwrap_or("police")
+        ));
+    }
+    out.push_str(&other_clashes_text(list));
+    out.push_str(&disclosures_text(list, off));
+    out
+}
+
+fn other_clashes_text(list: &ReviewList) -> String {
+    if list.other_clashes == 0 {
+        return String::new();
+    }
+    format!(
+        "\n{} record(s) of other nights have clashes (see them with: outreach review --night {} --all-clashes)\n",
+        list.other_clashes, list.night
+    )
+}
+
+/// The shares logged for the night's records (no action needed; shown for oversight).
+fn disclosures_text(list: &ReviewList, off: i32) -> String {
+    if list.disclosures.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("\nShares logged for this night's records: {}\n", list.disclosures.len());
+    for d in &list.disclosures {
+        let x = &d.disclosure;
+        out.push_str(&format!(
+            "  {} {} {} -> {} by {}; consent {} ({}); basis {}\n",
+            output::stamp(x.at, off),
+            d.entity,
+            d.record,
+            x.recipient.as_str(),
+            output::cell(&x.by),
+            x.consent.record,
+            if x.consent.covered { "covered" } else { "not covered" },
+            x.legal_basis.map(|b| b.as_str()).unwrap_or("-")
         ));
     }
     out
