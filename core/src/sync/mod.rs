@@ -23,6 +23,8 @@ pub(crate) mod shred;
 mod transport;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod shred_tests;
 
 use std::collections::HashSet;
 use std::str::FromStr;

@@ -439,7 +439,7 @@ impl Store {
     }
 
     /// Checks the order's signature by a lead in the directory and opens its team key.
-    fn verify_notice(&self, notice: &ShredNotice) -> Result<Option<TeamKey>> {
+    pub(crate) fn verify_notice(&self, notice: &ShredNotice) -> Result<Option<TeamKey>> {
         let id = self.identity()?;
         let order = &notice.order;
         let lead = lead_keys(&self.conn, &order.issued_by, notice.received_ms)?

@@ -10,21 +10,21 @@ use outreach_proto::wrap::WrappedDocKey;
 use super::identity;
 use crate::{Error, PersonInput, Store, StoreKey, StoreOptions, TeamSetup, Unlock};
 
-fn team() -> TeamSetup {
+pub(super) fn team() -> TeamSetup {
     TeamSetup::new("TEST Team", &["test-zone"])
 }
 
-fn lead(dir: &std::path::Path) -> Store {
+pub(super) fn lead(dir: &std::path::Path) -> Store {
     Store::create(&dir.join("lead"), Unlock::Key(StoreKey::generate()), team(), &StoreOptions::default()).unwrap()
 }
 
-fn info(s: &Store, role: Role) -> DeviceInfo {
+pub(super) fn info(s: &Store, role: Role) -> DeviceInfo {
     let id = s.sync.as_ref().unwrap();
     DeviceInfo { device_id: id.device_id(), name: "TEST phone".into(), role, keys: id.keys.public(), enrolled_ms: 0, revoked_ms: None }
 }
 
 /// A second device of the lead's team, as enrolment would leave it (no settings yet).
-fn peer(dir: &std::path::Path, lead: &mut Store) -> Store {
+pub(super) fn peer(dir: &std::path::Path, lead: &mut Store) -> Store {
     let keys = DeviceKeys::generate();
     let mut s = Store::create_empty(&dir.join("peer"), Unlock::Key(StoreKey::generate()), &StoreOptions::default(), keys.device_id().to_hex()).unwrap();
     let l = lead.sync.as_ref().unwrap();
@@ -41,7 +41,7 @@ fn peer(dir: &std::path::Path, lead: &mut Store) -> Store {
 }
 
 /// The store's data keys and outbox as the hub would hand them out (keys first).
-fn items_of(s: &Store) -> (Vec<PullItem>, Vec<PullItem>) {
+pub(super) fn items_of(s: &Store) -> (Vec<PullItem>, Vec<PullItem>) {
     let mut st = s.conn.prepare("SELECT wrapped FROM doc_keys WHERE pushed = 0 ORDER BY rowid").unwrap();
     let keys: Vec<PullItem> = st
         .query_map([], |r| r.get::<_, String>(0))
@@ -65,7 +65,7 @@ fn items_of(s: &Store) -> (Vec<PullItem>, Vec<PullItem>) {
     (keys, chunks)
 }
 
-fn cursor(s: &Store) -> i64 {
+pub(super) fn cursor(s: &Store) -> i64 {
     s.conn.query_row("SELECT pull_cursor FROM sync_identity", [], |r| r.get(0)).unwrap()
 }
 
