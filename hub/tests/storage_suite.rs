@@ -70,6 +70,7 @@ suite!(
     wipe_order_reaches_only_the_revoked_device,
     invalid_wipe_orders_are_refused,
     expired_invite_packages_are_dropped,
+    pushes_racing_a_shred_leave_nothing_of_the_document,
 );
 
 async fn push_pull_round_trip_with_paging_and_resume(h: Harness) {
@@ -268,7 +269,10 @@ async fn oversized_body_is_refused(h: Harness) {
 
 async fn malformed_bodies_are_refused(h: Harness) {
     let team = h.create_team().await;
-    for path in [paths::PUSH, paths::PULL, paths::DEVICES, paths::REVOKE, paths::CREATE_INVITE, paths::ENROL, paths::CREATE_TEAM] {
+    for path in [
+        paths::PUSH, paths::PULL, paths::DEVICES, paths::REVOKE, paths::SHRED, paths::SHREDS, paths::REKEY, paths::CREATE_INVITE,
+        paths::ENROL, paths::CREATE_TEAM,
+    ] {
         for body in [&b""[..], b"{", b"null", b"[1,2]", b"{\"v\":1}", b"\xff\xfe"] {
             h.unchanged(async { refused(h.post(path, body.to_vec()).await, ErrorCode::Malformed) }).await;
         }
@@ -892,4 +896,48 @@ async fn expired_invite_packages_are_dropped(h: Harness) {
     // The token is still answered as expired, not unknown.
     let keys = DeviceKeys::generate();
     h.unchanged(async { refused(h.post(paths::ENROL, Harness::enrol_request(&code, &keys, "TEST late phone")).await, ErrorCode::InviteExpired) }).await;
+}
+
+async fn pushes_racing_a_shred_leave_nothing_of_the_document(h: Harness) {
+    use std::sync::Arc;
+    let h = Arc::new(h);
+    let team = h.create_team().await;
+    let mut pushers = Vec::new();
+    let mut members = Vec::new();
+    for i in 0..3 {
+        members.push(Arc::new(h.enrol(&team, Role::Member, &format!("TEST phone {i}")).await));
+    }
+    // Each member writes into the same document (sharing its data key, as devices do).
+    let doc = Arc::new(new_doc(team.id, &members[0]));
+    for dev in &members {
+        let (h, dev, doc, team_id) = (h.clone(), dev.clone(), doc.clone(), team.id);
+        pushers.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for n in 0..12 {
+                let r: PushResponse = ok(h.push(team_id, &dev, vec![fake_chunk(team_id, &dev, &doc, n)], vec![doc.wrapped.clone()]).await);
+                statuses.push((r.chunks[0].status, r.chunks[0].seq));
+            }
+            statuses
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let all: Vec<&Dev> = std::iter::once(&team.lead).chain(members.iter().map(|m| m.as_ref())).collect();
+    let (_, req) = shred_request(&team, &team.lead, vec![doc.id], 1, &all);
+    let shred: ShredResponse = ok(h.signed(team.id, &team.lead, paths::SHRED, &req).await);
+    let mut stored_before = 0;
+    for p in pushers {
+        for (status, seq) in p.await.unwrap() {
+            match status {
+                PushStatus::Stored => {
+                    assert!(seq < shred.seq, "stored after the shred");
+                    stored_before += 1;
+                }
+                PushStatus::Discarded => assert_eq!(seq, shred.seq),
+                PushStatus::Duplicate => panic!("no chunk was pushed twice"),
+            }
+        }
+    }
+    assert_eq!(shred.chunks_deleted, stored_before, "the shred deleted exactly what had been stored before it");
+    let items = h.pull_all(team.id, &team.lead, 0, 200).await;
+    assert!(!items.iter().any(|i| doc_of(&i.entry) == Some(doc.id)), "a chunk of the shredded document survived");
 }
