@@ -1328,6 +1328,29 @@ mod tests {
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].id, a.id);
         assert_eq!(s.list_alerts().unwrap().len(), 1, "never deleted");
+        // An alert past its own review date is on the lead's morning review list.
+        let b = s
+            .add_alert(AlertInput {
+                description: "TEST alert due".into(),
+                plates: vec!["TE57 XYZ".into()],
+                phones: vec![],
+                emails: vec![],
+                usernames: vec![],
+                area: None,
+                risk: Risk::Low,
+                from: None,
+                review: Some(night_of(now, 0) - Duration::days(1)),
+            })
+            .unwrap();
+        let list = s.review_items(night_of(now, 0)).unwrap();
+        assert_eq!(
+            list.alerts_due
+                .iter()
+                .map(|a| a.id.as_str())
+                .collect::<Vec<_>>(),
+            vec![b.id.as_str()]
+        );
+        assert!(list.len() >= 1);
         assert!(matches!(
             s.set_retention(RetentionPolicy {
                 detail_days: 10,

@@ -93,12 +93,15 @@ pub struct ReviewList {
     pub disclosures: Vec<DisclosureEntry>,
     /// Records of other nights that have clashes (not listed here).
     pub other_clashes: usize,
+    /// Alerts due for review under the retention policy (past their review date, or older
+    /// than `alert_review_days`; see [`crate::retention`]). Alerts are never deleted silently.
+    pub alerts_due: Vec<crate::retention::AlertDue>,
 }
 
 impl ReviewList {
     /// Number of items needing the lead.
     pub fn len(&self) -> usize {
-        self.clashes.len() + self.concerns.len() + self.referrals.len() + self.incidents.len()
+        self.clashes.len() + self.concerns.len() + self.referrals.len() + self.incidents.len() + self.alerts_due.len()
     }
 
     /// Nothing needs the lead.
@@ -364,7 +367,8 @@ impl Store {
             }
         }
         let disclosures = self.disclosures(night, night)?;
-        Ok(ReviewList { night, clashes, concerns, referrals, incidents, disclosures, other_clashes })
+        let alerts_due = self.alerts_due_for_review(Utc::now())?;
+        Ok(ReviewList { night, clashes, concerns, referrals, incidents, disclosures, other_clashes, alerts_due })
     }
 }
 
