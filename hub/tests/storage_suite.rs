@@ -71,6 +71,8 @@ suite!(
     invalid_wipe_orders_are_refused,
     expired_invite_packages_are_dropped,
     pushes_racing_a_shred_leave_nothing_of_the_document,
+    shreds_replies_are_bounded_and_resume,
+    shreds_replies_of_large_orders_fit_the_body_limit,
 );
 
 async fn push_pull_round_trip_with_paging_and_resume(h: Harness) {
@@ -940,4 +942,48 @@ async fn pushes_racing_a_shred_leave_nothing_of_the_document(h: Harness) {
     assert_eq!(shred.chunks_deleted, stored_before, "the shred deleted exactly what had been stored before it");
     let items = h.pull_all(team.id, &team.lead, 0, 200).await;
     assert!(!items.iter().any(|i| doc_of(&i.entry) == Some(doc.id)), "a chunk of the shredded document survived");
+}
+
+async fn shreds_replies_are_bounded_and_resume(h: Harness) {
+    let team = h.create_team().await;
+    let max = outreach_hub::storage::MAX_SHREDS_PER_REPLY;
+    let mut seqs = Vec::new();
+    for epoch in 1..=(max as u64 + 1) {
+        let (_, req) = shred_request(&team, &team.lead, vec![DocId::random()], epoch, &[&team.lead]);
+        let r: ShredResponse = ok(h.signed(team.id, &team.lead, paths::SHRED, &req).await);
+        seqs.push(r.seq);
+    }
+    let first: ShredsResponse = ok(h.signed(team.id, &team.lead, paths::SHREDS, &ShredsRequest { since: 0 }).await);
+    assert_eq!(first.shreds.iter().map(|n| n.seq).collect::<Vec<_>>(), seqs[..max]);
+    // Not empty: ask again from its last seq, until a reply is empty.
+    let second: ShredsResponse = ok(h.signed(team.id, &team.lead, paths::SHREDS, &ShredsRequest { since: seqs[max - 1] }).await);
+    assert_eq!(second.shreds.iter().map(|n| n.seq).collect::<Vec<_>>(), seqs[max..]);
+    let last: ShredsResponse = ok(h.signed(team.id, &team.lead, paths::SHREDS, &ShredsRequest { since: seqs[max] }).await);
+    assert!(last.shreds.is_empty());
+}
+
+async fn shreds_replies_of_large_orders_fit_the_body_limit(h: Harness) {
+    let team = h.create_team().await;
+    let max = outreach_proto::orders::MAX_SHRED_DOCS;
+    let mut seqs = Vec::new();
+    for epoch in 1..=7u64 {
+        let docs: Vec<DocId> = (0..max).map(|_| DocId::random()).collect();
+        let (_, req) = shred_request(&team, &team.lead, docs, epoch, &[&team.lead]);
+        let r: ShredResponse = ok(h.signed(team.id, &team.lead, paths::SHRED, &req).await);
+        seqs.push(r.seq);
+    }
+    let mut since = 0;
+    let mut listed = Vec::new();
+    let mut replies = 0;
+    loop {
+        let reply = h.signed(team.id, &team.lead, paths::SHREDS, &ShredsRequest { since }).await;
+        assert!(reply.1.len() <= MAX_BODY_BYTES, "a shreds reply of {} bytes", reply.1.len());
+        let page: ShredsResponse = ok(reply);
+        let Some(last) = page.shreds.last() else { break };
+        since = last.seq;
+        listed.extend(page.shreds.iter().map(|n| n.seq));
+        replies += 1;
+    }
+    assert_eq!(listed, seqs);
+    assert!(replies >= 2, "seven orders of 10,000 documents cannot fit one reply");
 }
