@@ -371,8 +371,22 @@ impl Store {
 
     /// The plaintext record `value` of `kind` sealed for writing (see [`fieldseal::seal_record`]);
     /// `current` is the record as its document holds it now (amendments).
-    fn seal_for_write(kind: RecordKind, value: &mut Json, key: Option<&FieldKey>, current: Option<&Json>) -> Result<()> {
-        fieldseal::seal_record(kind, value, key, current).map_err(fieldseal::seal_error)
+    fn seal_for_write(kind: RecordKind, value: &mut Json, key: Option<&FieldKey>, current: Option<&Json>, via: Option<&str>) -> Result<()> {
+        fieldseal::seal_record(kind, value, key, current, via).map_err(fieldseal::seal_error)
+    }
+
+    /// The person of the encounter a concern or incident is raised in, when the record names
+    /// no person of its own: its text is about them, so it is sealed for them (`for`).
+    fn encounter_person(&self, own: Option<&str>, encounter: Option<&str>) -> Result<Option<String>> {
+        match (own, encounter) {
+            (None, Some(e)) => Ok(self
+                .conn
+                .prepare_cached("SELECT person_id FROM encounters WHERE id = ?1")?
+                .query_row([e], |r| r.get::<_, Option<String>>(0))
+                .optional()?
+                .flatten()),
+            _ => Ok(None),
+        }
     }
 
     /// For [`Store::settle_clash`]: when `path` names a sealable field of a shift record,
@@ -386,16 +400,24 @@ impl Store {
             RecordKind::Concern => "concerns",
             RecordKind::Incident => "incidents",
         };
-        let person: Option<String> = self
+        let row: Option<(Option<String>, String)> = self
             .conn
-            .query_row(&format!("SELECT person_id FROM {table} WHERE id = ?1"), [id], |r| r.get(0))
-            .optional()?
-            .flatten();
+            .query_row(&format!("SELECT person_id, data FROM {table} WHERE id = ?1"), [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
         let fpath: Vec<String> = field.path.iter().map(|s| s.to_string()).collect();
-        let Some(person) = person else { return Ok((fpath, value)) };
+        let Some((own, data)) = row else { return Ok((fpath, value)) };
+        // A concern or incident with no person of its own is sealed for its encounter's person.
+        let encounter = match (&own, kind) {
+            (None, RecordKind::Concern | RecordKind::Incident) => {
+                serde_json::from_str::<Json>(&data)?.get("encounter").and_then(|e| e.as_str()).map(str::to_string)
+            }
+            _ => None,
+        };
+        let via = self.encounter_person(own.as_deref(), encounter.as_deref())?;
+        let Some(person) = own.clone().or(via) else { return Ok((fpath, value)) };
         let key = fieldseal::field_key(&self.conn, &person)?
             .ok_or_else(|| Error::invalid("record.person", fieldseal::SealError::NoKey.to_string()))?;
-        let sealed = fieldseal::seal_value(kind, id, field, &person, &key, &value);
+        let sealed = fieldseal::seal_value(kind, id, field, &person, own.is_none(), &key, &value);
         Ok((fpath, sealed))
     }
 
@@ -424,7 +446,7 @@ impl Store {
         input.at = Some(input.at.unwrap_or_else(Utc::now));
         let e = Encounter { id: new_id(), shift: shift.id.clone(), device: self.device_id.clone(), input, withheld: vec![] };
         let mut value = serde_json::to_value(&e)?;
-        Self::seal_for_write(RecordKind::Encounter, &mut value, key.as_ref(), None)?;
+        Self::seal_for_write(RecordKind::Encounter, &mut value, key.as_ref(), None, None)?;
         self.add_shift_record(&doc_id, "encounters", &e.id, value, ("encounter.create", "encounter", Some(&e.id)))?;
         Ok(e)
     }
@@ -456,7 +478,7 @@ impl Store {
                 let r = doc::child_map(tx, &m, &idc)?.ok_or_else(|| Error::NotFound { kind: "encounter", id: idc.clone() })?;
                 // Sealed against the stored record, so unchanged sealed fields are not rewritten.
                 let current = doc::read_json(tx, &r)?;
-                Self::seal_for_write(RecordKind::Encounter, &mut value, key.as_ref(), Some(&current))?;
+                Self::seal_for_write(RecordKind::Encounter, &mut value, key.as_ref(), Some(&current), None)?;
                 doc::reconcile_map(tx, &r, &obj(value))?;
                 Ok(())
             },
@@ -621,12 +643,17 @@ impl Store {
         let (shift, doc_id) = self.open_shift_doc()?;
         input.validate()?;
         let key = self.person_field_key("concern.person", input.person.as_deref())?;
+        let via = self.encounter_person(input.person.as_deref(), input.encounter.as_deref())?;
+        let key = match &via {
+            Some(p) => self.person_field_key("concern.encounter", Some(p))?,
+            None => key,
+        };
         if let Some(e) = &input.encounter {
             self.get_encounter(e).map_err(|_| Error::invalid("concern.encounter", "no such encounter"))?;
         }
         let c = Concern { id: new_id(), shift: shift.id, at: at.unwrap_or_else(Utc::now), input, review: None, disclosures: Default::default(), withheld: vec![] };
         let mut value = serde_json::to_value(&c)?;
-        Self::seal_for_write(RecordKind::Concern, &mut value, key.as_ref(), None)?;
+        Self::seal_for_write(RecordKind::Concern, &mut value, key.as_ref(), None, via.as_deref())?;
         self.add_shift_record(&doc_id, "concerns", &c.id, value, ("concern.create", "concern", Some(&c.id)))?;
         Ok(c)
     }
@@ -636,12 +663,17 @@ impl Store {
         let (shift, doc_id) = self.open_shift_doc()?;
         input.validate()?;
         let key = self.person_field_key("incident.person", input.person.as_deref())?;
+        let via = self.encounter_person(input.person.as_deref(), input.encounter.as_deref())?;
+        let key = match &via {
+            Some(p) => self.person_field_key("incident.encounter", Some(p))?,
+            None => key,
+        };
         if let Some(e) = &input.encounter {
             self.get_encounter(e).map_err(|_| Error::invalid("incident.encounter", "no such encounter"))?;
         }
         let i = Incident { id: new_id(), shift: shift.id, input, disclosures: Default::default(), withheld: vec![] };
         let mut value = serde_json::to_value(&i)?;
-        Self::seal_for_write(RecordKind::Incident, &mut value, key.as_ref(), None)?;
+        Self::seal_for_write(RecordKind::Incident, &mut value, key.as_ref(), None, via.as_deref())?;
         self.add_shift_record(&doc_id, "incidents", &i.id, value, ("incident.create", "incident", Some(&i.id)))?;
         Ok(i)
     }

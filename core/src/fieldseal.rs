@@ -49,6 +49,9 @@ pub const SEALED: &str = "sealed";
 pub const VERSION_PREFIX: &str = "v1.";
 /// What shells and the CLI show in place of a field listed in a record's `withheld`.
 pub const WITHHELD_MARKER: &str = "erased or not yet synced";
+/// Key of a sealed value naming the person it is sealed for, when the record itself names none
+/// (a concern or incident raised in a person's encounter: sealed for that encounter's person).
+pub const SEALED_FOR: &str = "for";
 /// Key of the projection row's `data` JSON that carries the still-sealed fields.
 const DATA_SEALED: &str = "sealed";
 /// Key of a read record's list of fields that could not be opened.
@@ -253,6 +256,20 @@ fn person_of(record: &Json) -> Option<&str> {
     record.get("person").and_then(|p| p.as_str())
 }
 
+/// The person a stored sealed value is sealed for: its own `for`, else the record's person.
+fn sealed_for<'a>(stored: &'a Json, record_person: Option<&'a str>) -> Option<&'a str> {
+    stored.get(SEALED_FOR).and_then(|p| p.as_str()).or(record_person)
+}
+
+fn sealed_object(sealed: String, tag: Option<&str>) -> Json {
+    let mut m = Map::new();
+    m.insert(SEALED.into(), Json::String(sealed));
+    if let Some(p) = tag {
+        m.insert(SEALED_FOR.into(), Json::String(p.to_string()));
+    }
+    Json::Object(m)
+}
+
 fn id_of(record: &Json) -> &str {
     record.get("id").and_then(|p| p.as_str()).unwrap_or("")
 }
@@ -262,52 +279,47 @@ fn id_of(record: &Json) -> &str {
 /// Seals, in place, the free-text fields of `record` (the plaintext record as its model type
 /// serialises, with `id` and `person`) before it is written to a shift document.
 ///
-/// - No person: nothing is sealed (plain text stays plain).
-/// - A person and no key: [`SealError::NoKey`].
+/// - The record's own person, else `via` (the person of the encounter a concern or incident
+///   was raised in; the sealed values then name it in `for`), is the person sealed for.
+/// - Neither: nothing is sealed (plain text stays plain).
+/// - A person and no key: [`SealError::NoKey`]. `key` is that person's field key.
 /// - `current` is the record as the document holds it now (amendments): a field whose stored
-///   sealed value, for the same person, opens to the same text is kept as it is, so an
+///   sealed value opens, for the same person, to the same text is kept as it is, so an
 ///   unchanged field is not rewritten (a fresh nonce would make every amend a change of every
-///   sealed field, and a clash with any concurrent edit of it).
-pub fn seal_record(kind: RecordKind, record: &mut Json, key: Option<&FieldKey>, current: Option<&Json>) -> std::result::Result<(), SealError> {
-    let Some(person) = person_of(record).map(str::to_string) else {
-        return Ok(());
+///   sealed field, and a clash with any concurrent edit of it). The associated data binds the
+///   person, so a value sealed for someone else never opens here and is sealed afresh.
+pub fn seal_record(
+    kind: RecordKind, record: &mut Json, key: Option<&FieldKey>, current: Option<&Json>, via: Option<&str>,
+) -> std::result::Result<(), SealError> {
+    let (person, tag) = match (person_of(record), via) {
+        (Some(p), _) => (p.to_string(), None),
+        (None, Some(v)) => (v.to_string(), Some(v.to_string())),
+        (None, None) => return Ok(()),
     };
     let key = key.ok_or(SealError::NoKey)?;
     let sealer = key.sealer();
     let id = id_of(record).to_string();
-    let same_person = current.map(|c| person_of(c) == Some(person.as_str())).unwrap_or(false);
     for field in kind.fields() {
         let Some(slot) = get_path_mut(record, field.path) else { continue };
         let Some(text) = slot.as_str().map(str::to_string) else { continue };
-        let kept = if same_person {
-            current
-                .and_then(|c| get_path(c, field.path))
-                .filter(|old| sealed_str(old).and_then(|s| sealer.open(kind, &id, field.name, &person, s).ok()).as_deref() == Some(text.as_str()))
-                .cloned()
-        } else {
-            None
-        };
+        let kept = current.and_then(|c| get_path(c, field.path)).filter(|old| {
+            old.get(SEALED_FOR).and_then(|p| p.as_str()) == tag.as_deref()
+                && sealed_str(old).and_then(|s| sealer.open(kind, &id, field.name, &person, s).ok()).as_deref() == Some(text.as_str())
+        });
         *slot = match kept {
-            Some(old) => old,
-            None => {
-                let mut m = Map::new();
-                m.insert(SEALED.into(), Json::String(sealer.seal(kind, &id, field.name, &person, &text)));
-                Json::Object(m)
-            }
+            Some(old) => old.clone(),
+            None => sealed_object(sealer.seal(kind, &id, field.name, &person, &text), tag.as_deref()),
         };
     }
     Ok(())
 }
 
-/// Seals one value written by a lead settling a clash on a sealable field (`value` is the
-/// plain text chosen). Anything that is not a string is returned unchanged (`null` to clear).
-pub fn seal_value(kind: RecordKind, id: &str, field: &SealedField, person: &str, key: &FieldKey, value: &Json) -> Json {
+/// Seals one value written by a lead settling a clash on a sealable field, or a review outcome
+/// (`value` is the plain text). `via`: the record names no person and `person` is that of its
+/// encounter (recorded in `for`). Anything that is not a string is returned unchanged.
+pub fn seal_value(kind: RecordKind, id: &str, field: &SealedField, person: &str, via: bool, key: &FieldKey, value: &Json) -> Json {
     match value.as_str() {
-        Some(text) => {
-            let mut m = Map::new();
-            m.insert(SEALED.into(), Json::String(key.sealer().seal(kind, id, field.name, person, text)));
-            Json::Object(m)
-        }
+        Some(text) => sealed_object(key.sealer().seal(kind, id, field.name, person, text), via.then_some(person)),
         None => value.clone(),
     }
 }
@@ -334,7 +346,13 @@ pub fn extract_sealed(kind: RecordKind, record: &mut Json) -> Map<String, Json> 
             continue;
         }
         let v = parent.remove(*last).unwrap_or(Json::Null);
-        out.insert(field.name.into(), Json::String(sealed_str(&v).unwrap_or("").to_string()));
+        let sealed = Json::String(sealed_str(&v).unwrap_or("").to_string());
+        // Kept as `{"sealed", "for"}` when sealed for an encounter's person, else the string.
+        let entry = match v.get(SEALED_FOR).and_then(|p| p.as_str()) {
+            Some(p) => sealed_object(sealed.as_str().unwrap_or("").to_string(), Some(p)),
+            None => sealed,
+        };
+        out.insert(field.name.into(), entry);
         if field.required {
             parent.insert((*last).into(), Json::String(String::new()));
         }
@@ -391,7 +409,11 @@ impl<'c> FieldKeys<'c> {
         let mut withheld = vec![];
         for (name, v) in sealed {
             let Some(field) = kind.fields().iter().find(|f| f.name == name) else { continue };
-            let text = match (&person, v.as_str()) {
+            let (s, p) = match &v {
+                Json::String(s) => (Some(s.as_str()), person.as_deref()),
+                other => (sealed_str(other), sealed_for(other, person.as_deref())),
+            };
+            let text = match (p, s) {
                 (Some(p), Some(s)) => match self.sealer(p)? {
                     Some(sealer) => sealer.open(kind, &id, field.name, p, s).ok(),
                     None => None,
@@ -429,7 +451,7 @@ impl<'c> FieldKeys<'c> {
             (None, Some(s)) => s,
             (None, None) => return Ok(None),
         };
-        let Some(p) = person else { return Ok(None) };
+        let Some(p) = sealed_for(stored, person) else { return Ok(None) };
         Ok(match self.sealer(p)? {
             Some(sealer) => sealer.open(kind, id, field.name, p, s).ok(),
             None => None,
@@ -496,17 +518,17 @@ mod tests {
     #[test]
     fn anonymous_records_stay_plain_and_linked_need_a_key() {
         let mut r = json!({"id": ID, "note": "plain text"});
-        seal_record(RecordKind::Encounter, &mut r, None, None).unwrap();
+        seal_record(RecordKind::Encounter, &mut r, None, None, None).unwrap();
         assert_eq!(r["note"], "plain text");
         let mut r = json!({"id": ID, "person": P, "note": "x"});
-        assert!(matches!(seal_record(RecordKind::Encounter, &mut r, None, None), Err(SealError::NoKey)));
+        assert!(matches!(seal_record(RecordKind::Encounter, &mut r, None, None, None), Err(SealError::NoKey)));
     }
 
     #[test]
     fn extract_attach_open_and_withhold() {
         let k = FieldKey::generate();
         let mut r = json!({"id": ID, "person": P, "note": "canary one", "follow_up": {"what": "canary two", "done": false}});
-        seal_record(RecordKind::Encounter, &mut r, Some(&k), None).unwrap();
+        seal_record(RecordKind::Encounter, &mut r, Some(&k), None, None).unwrap();
         assert!(!r.to_string().contains("canary"));
         let sealed = extract_sealed(RecordKind::Encounter, &mut r);
         assert_eq!(sealed.len(), 2);
@@ -535,13 +557,13 @@ mod tests {
     fn amend_keeps_unchanged_sealed_values() {
         let k = FieldKey::generate();
         let mut r = json!({"id": ID, "person": P, "note": "same", "injuries": "x"});
-        seal_record(RecordKind::Encounter, &mut r, Some(&k), None).unwrap();
+        seal_record(RecordKind::Encounter, &mut r, Some(&k), None, None).unwrap();
         let stored = r.clone();
         let mut again = json!({"id": ID, "person": P, "note": "same"});
-        seal_record(RecordKind::Encounter, &mut again, Some(&k), Some(&stored)).unwrap();
+        seal_record(RecordKind::Encounter, &mut again, Some(&k), Some(&stored), None).unwrap();
         assert_eq!(again["note"], stored["note"], "an unchanged field keeps its sealed value");
         let mut changed = json!({"id": ID, "person": P, "note": "different"});
-        seal_record(RecordKind::Encounter, &mut changed, Some(&k), Some(&stored)).unwrap();
+        seal_record(RecordKind::Encounter, &mut changed, Some(&k), Some(&stored), None).unwrap();
         assert_ne!(changed["note"], stored["note"]);
     }
 }
@@ -643,6 +665,35 @@ mod store_tests {
         })
         .unwrap();
         s.review_concern(&c.id, "CANARY-SEAL-outcome").unwrap();
+        // Raised in the person's encounter without naming the person: sealed for them too.
+        let via = s
+            .record_concern(ConcernInput {
+                category: ConcernCategory::DomesticAbuse,
+                indicators: vec![],
+                encounter: Some(e.id.clone()),
+                person: None,
+                consent: Consent::NotAsked,
+                action: "CANARY-SEAL-via-action".into(),
+                shared_without_consent: false,
+                legal_basis: None,
+            })
+            .unwrap();
+        s.review_concern(&via.id, "CANARY-SEAL-via-outcome").unwrap();
+        s.record_incident(IncidentInput {
+            when: chrono::Utc::now() - chrono::Duration::minutes(3),
+            place: ZONE.into(),
+            kind: IncidentType::Harassment,
+            injuries: None,
+            perpetrator: Some("CANARY-SEAL-via-perp".into()),
+            police_reported: false,
+            crime_reference: None,
+            share_police: ShareConsent::None,
+            share_national: ShareConsent::None,
+            support: None,
+            person: None,
+            encounter: Some(e.id.clone()),
+        })
+        .unwrap();
         // An anonymous record stays plain: proves the scan below can see text.
         s.log_encounter(encounter(None, "PLAIN-anon-note", "PLAIN-anon-follow")).unwrap();
 
@@ -663,7 +714,12 @@ mod store_tests {
         let cs = s.list_concerns(night).unwrap();
         assert_eq!(cs[0].input.action, "CANARY-SEAL-action");
         assert_eq!(cs[0].review.as_ref().unwrap().outcome, "CANARY-SEAL-outcome");
+        let v = cs.iter().find(|x| x.id == via.id).unwrap();
+        assert_eq!(v.input.action, "CANARY-SEAL-via-action");
+        assert_eq!(v.review.as_ref().unwrap().outcome, "CANARY-SEAL-via-outcome");
+        assert_eq!(v.input.person, None, "the concern is not linked to the person by sealing");
         let is = s.list_incidents(night).unwrap();
+        assert!(is.iter().any(|i| i.input.perpetrator.as_deref() == Some("CANARY-SEAL-via-perp")));
         assert_eq!(is[0].input.injuries.as_deref(), Some("CANARY-SEAL-injuries"));
         assert_eq!(is[0].input.perpetrator.as_deref(), Some("CANARY-SEAL-perp"));
         assert_eq!(is[0].input.crime_reference.as_deref(), Some("CANARY-SEAL-ref"));
@@ -749,6 +805,18 @@ mod store_tests {
             })
             .unwrap();
         s.review_concern(&c.id, "CANARY-E4").unwrap();
+        let via = s
+            .record_concern(ConcernInput {
+                category: ConcernCategory::AdultAtRisk,
+                indicators: vec![],
+                encounter: Some(e.id.clone()),
+                person: None,
+                consent: Consent::NotAsked,
+                action: "CANARY-E6".into(),
+                shared_without_consent: false,
+                legal_basis: None,
+            })
+            .unwrap();
         s.record_incident(IncidentInput {
             when: chrono::Utc::now() - chrono::Duration::minutes(5),
             place: ZONE.into(),
@@ -785,8 +853,11 @@ mod store_tests {
         assert!(kept.withheld.is_empty());
         assert_eq!(list.iter().find(|x| x.id == anon.id).unwrap().input.note.as_deref(), Some("ANON-note"));
         let cs = s.list_concerns(night).unwrap();
-        assert_eq!(cs[0].input.action, "");
-        assert_eq!(cs[0].withheld, vec!["action".to_string(), "review.outcome".to_string()]);
+        let c0 = cs.iter().find(|x| x.id == c.id).unwrap();
+        assert_eq!(c0.input.action, "");
+        assert_eq!(c0.withheld, vec!["action".to_string(), "review.outcome".to_string()]);
+        let v = cs.iter().find(|x| x.id == via.id).unwrap();
+        assert_eq!((v.input.action.as_str(), v.withheld.clone()), ("", vec!["action".to_string()]));
         let is = s.list_incidents(night).unwrap();
         assert_eq!(is[0].input.injuries, None);
         assert_eq!(is[0].withheld, vec!["injuries".to_string()]);
