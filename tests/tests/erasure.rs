@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 
-use outreach_core::sync::{CancelToken, Role};
+use outreach_core::sync::{CancelToken, Role, Transport, TransportError};
 use outreach_core::*;
 use outreach_proto::ids::{DeviceId, DocId, KeyId, TeamId};
 use outreach_proto::keys::{DeviceKeys, DevicePublicKeys, DocKey, TeamKey};
@@ -439,5 +439,100 @@ fn erased_person_is_unreadable_everywhere_even_from_an_old_hub_copy() {
         let after = counts(&d.store, night);
         assert_eq!(after.0, b.0, "{}: published report changed", d.name);
         assert_eq!(after.1, b.1, "{}: raw report counts changed", d.name);
+    }
+}
+
+/// A transport that runs a hook once, just before the first request to `path` is forwarded.
+struct Hooked<'a> {
+    hub: &'a InProcHub,
+    path: &'static str,
+    hook: std::cell::RefCell<Option<Box<dyn FnOnce() + 'a>>>,
+}
+
+impl Transport for Hooked<'_> {
+    fn post(&self, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), TransportError> {
+        if path == self.path {
+            if let Some(h) = self.hook.borrow_mut().take() {
+                h();
+            }
+        }
+        self.hub.post(path, body)
+    }
+}
+
+/// Changes pushed while an erasure is under way are not lost: a key the lead's catch-up
+/// missed (pushed just before its order), and a key a van pushed just after the order under
+/// the epoch the order destroys, both still reach a device enrolled after the erasure.
+#[test]
+fn changes_pushed_around_the_order_still_reach_devices_enrolled_later() {
+    use std::cell::RefCell;
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = InProcHub::sqlite(&tmp.path().join("hub.db"));
+    let opts = StoreOptions::default();
+    let mut lead = Store::create(&tmp.path().join("lead"), Unlock::Key(StoreKey::generate()), TeamSetup::new("TEST Fakey Outreach", &[ZONE]), &opts).unwrap();
+    lead.register_team(&hub, HUB_URL, SETUP_CODE, "TEST lead phone").unwrap();
+    let join = |lead: &mut Store, name: &str| {
+        let code = lead.create_invite(&hub, Role::Member, 3_600_000).unwrap();
+        Store::create_from_invite(&tmp.path().join(name), Unlock::Key(StoreKey::generate()), &code, name, &hub, &opts).unwrap()
+    };
+    let van1 = RefCell::new(join(&mut lead, "van1"));
+    let mut van2 = join(&mut lead, "van2");
+    for s in [&mut lead, &mut *van1.borrow_mut(), &mut van2] {
+        sync(s, &hub);
+    }
+    let start = |s: &mut Store, van: &str| {
+        s.start_shift(ShiftStart { van: van.into(), crew: vec!["TEST crew".into()], zones: vec![ZONE.into()], at: None }).unwrap();
+    };
+    let p1 = lead.add_person(PersonInput::new("Fakey Moonbeam")).unwrap();
+    sync(&mut lead, &hub);
+
+    // 1. Van 1 pushes a new document (new key, old epoch) between the lead's catch-up and its
+    //    order reaching the hub.
+    let enc1 = RefCell::new(None);
+    {
+        let t = Hooked {
+            hub: &hub,
+            path: outreach_proto::messages::paths::SHRED,
+            hook: RefCell::new(Some(Box::new(|| {
+                let mut v = van1.borrow_mut();
+                start(&mut v, "TEST van 1");
+                *enc1.borrow_mut() = Some(v.log_encounter(EncounterInput::new(ZONE)).unwrap().id);
+                sync(&mut v, &hub);
+            }))),
+        };
+        lead.erase_person(&t, &p1.id).unwrap();
+    }
+    let enc1 = enc1.into_inner().unwrap();
+
+    // 2. Van 2 runs its `shreds` step, then the lead erases another person, then van 2
+    //    pushes a new document's key under the epoch that order destroys.
+    let p2 = lead.add_person(PersonInput::new("Fakey Stardust")).unwrap();
+    sync(&mut lead, &hub);
+    sync(&mut van2, &hub);
+    start(&mut van2, "TEST van 2");
+    let enc2 = van2.log_encounter(EncounterInput::new(ZONE)).unwrap().id;
+    let lead_cell = RefCell::new(&mut lead);
+    {
+        let t = Hooked {
+            hub: &hub,
+            path: outreach_proto::messages::paths::PUSH,
+            hook: RefCell::new(Some(Box::new(|| {
+                lead_cell.borrow_mut().erase_person(&hub, &p2.id).unwrap();
+            }))),
+        };
+        van2.sync(&t, &no_progress, &CancelToken::new()).expect("the order met in the pull is applied there");
+    }
+    let lead = lead_cell.into_inner();
+
+    let mut van3 = join(lead, "van3");
+    for _ in 0..2 {
+        for s in [&mut *lead, &mut *van1.borrow_mut(), &mut van2, &mut van3] {
+            sync(s, &hub);
+        }
+    }
+    for (name, s) in [("lead", &*lead), ("van3", &van3)] {
+        assert_eq!(s.sync_status().unwrap().waiting_for_keys, 0, "{name}: nothing waits for a destroyed key");
+        s.get_encounter(&enc1).unwrap_or_else(|e| panic!("{name}: van 1's encounter pushed before the order: {e}"));
+        s.get_encounter(&enc2).unwrap_or_else(|e| panic!("{name}: van 2's encounter pushed after the order: {e}"));
     }
 }

@@ -139,6 +139,8 @@ pub const MIGRATIONS: &[&str] = &[
         person_id TEXT PRIMARY KEY, canonical TEXT NOT NULL) WITHOUT ROWID;
     ALTER TABLE sync_identity ADD COLUMN kx_pending BLOB;
     ALTER TABLE sync_identity ADD COLUMN shred_floor INTEGER NOT NULL DEFAULT 0;
+    -- `doc_keys.hub_seq` = where the hub put a key this device pushed (see sync/shred.rs).
+    ALTER TABLE doc_keys ADD COLUMN hub_seq INTEGER;
     -- sealed person-linked fields
     -- people.field_key: the person document's field key (fieldseal.rs), so reads open the
     -- sealed free text of that person's records; it goes with the row on erasure.

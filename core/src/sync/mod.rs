@@ -581,7 +581,8 @@ impl Store {
             let resp: PushResponse = signed(transport, self.identity()?, paths::PUSH, &req)?;
             // Only what the hub acknowledged leaves the outbox, in one transaction.
             let acked: HashSet<ChunkHash> = resp.chunks.iter().map(|c| c.hash).collect();
-            let acked_keys: HashSet<(KeyId, u64)> = resp.doc_keys.iter().map(|k| (k.key_id, k.epoch)).collect();
+            let acked_keys: std::collections::HashMap<(KeyId, u64), u64> =
+                resp.doc_keys.iter().map(|k| ((k.key_id, k.epoch), k.seq)).collect();
             let t = self.conn.transaction()?;
             let mut n = 0u64;
             for (seq, hash, _) in &chunks {
@@ -593,14 +594,19 @@ impl Store {
                 last_seq = last_seq.max(*seq);
             }
             for k in &req.doc_keys {
-                if acked_keys.contains(&(k.key_id, k.epoch)) {
-                    t.execute("UPDATE doc_keys SET pushed = 1 WHERE key_id = ?1 AND epoch = ?2", params![k.key_id.to_hex(), k.epoch as i64])?;
+                if let Some(hub_seq) = acked_keys.get(&(k.key_id, k.epoch)) {
+                    // Where the hub put it: after a shred order, a key of ours the hub got
+                    // after the order (wrapped under a destroyed epoch) is re-wrapped by us.
+                    t.execute(
+                        "UPDATE doc_keys SET pushed = 1, hub_seq = ?3 WHERE key_id = ?1 AND epoch = ?2",
+                        params![k.key_id.to_hex(), k.epoch as i64, *hub_seq as i64],
+                    )?;
                     t.execute("UPDATE doc_key_wraps SET pushed = 1 WHERE key_id = ?1 AND epoch = ?2", params![k.key_id.to_hex(), k.epoch as i64])?;
                     report.pushed_keys += 1;
                 }
             }
             t.commit()?;
-            let keys_missing = req.doc_keys.iter().any(|k| !acked_keys.contains(&(k.key_id, k.epoch)));
+            let keys_missing = req.doc_keys.iter().any(|k| !acked_keys.contains_key(&(k.key_id, k.epoch)));
             if (n as usize) < chunks.len() || keys_missing {
                 // Kept in the outbox; the next sync sends them again.
                 return Err(Error::Hub { code: "incomplete_ack".into(), status: 200, retryable: true });

@@ -27,7 +27,7 @@ use chrono::Utc;
 use outreach_proto::ids::DocId;
 use outreach_proto::keys::{DeviceKeys, TeamKey};
 use outreach_proto::messages::{
-    paths, DevicesRequest, DevicesResponse, RecipientKx, RekeyRequest, RekeyResponse, Role, ShredNotice, ShredRequest,
+    paths, DevicesRequest, DevicesResponse, PullEntry, PullItem, PullRequest, PullResponse, RecipientKx, RekeyRequest, RekeyResponse, Role, ShredNotice, ShredRequest,
     ShredResponse, ShredsRequest, ShredsResponse,
 };
 use outreach_proto::orders::{ShredOrder, MAX_SHRED_DOCS};
@@ -279,6 +279,11 @@ impl Store {
                 Err(e) => return Err(e),
             }
         };
+        // Keys the others pushed while this order was being made sit before it in the log,
+        // wrapped under the epoch about to be destroyed: take them in first, so that they are
+        // re-wrapped under the new one. If that fails, the order is applied anyway (its keys
+        // must go now); those few keys then reach later devices only from their authors.
+        let _ = self.pull_before(transport, resp.seq);
         let held = self.apply_order(&order, Some(key), Some(resp.seq))?;
         // Best effort now; a failure leaves the new secret pending for the next sync.
         let rekeyed = self.rekey(transport).is_ok();
@@ -358,6 +363,33 @@ impl Store {
             }
             // Re-wraps under older epochs are ciphertext under keys about to be destroyed.
             exec(&t, "DELETE FROM doc_key_wraps WHERE epoch < ?1", [epoch as i64])?;
+            // Our own keys the hub got after the order (this sync pushed them between its
+            // `shreds` step and the order's arrival): the issuer could not open them any more,
+            // so we re-wrap them under the new epoch ourselves (nobody else does: no conflict).
+            if let Some(s) = seq {
+                let late: Vec<(String, String, Vec<u8>)> = {
+                    let mut st = t.prepare(
+                        "SELECT key_id, doc_id, key FROM doc_keys k WHERE pushed = 1 AND epoch < ?1 AND hub_seq > ?2
+                         AND NOT EXISTS (SELECT 1 FROM doc_key_wraps w WHERE w.key_id = k.key_id AND w.epoch = ?1)",
+                    )?;
+                    let rows = st.query_map(params![epoch as i64, s as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                    rows.collect::<rusqlite::Result<_>>()?
+                };
+                for (kid, doc, k) in late {
+                    let k = Zeroizing::new(k);
+                    let dk = outreach_proto::keys::DocKey::from_bytes(
+                        k.as_slice().try_into().map_err(|_| Error::Corrupt("bad document key".into()))?,
+                    );
+                    let kid_w: outreach_proto::ids::KeyId = kid.parse().map_err(|_| Error::Corrupt("bad key id".into()))?;
+                    let w = outreach_proto::wrap::wrap_doc_key(&key, team_id, identity::wire_doc_id(&doc)?, kid_w, &dk)
+                        .map_err(|e| Error::Crypto(format!("wrap document key: {e}")))?;
+                    exec(
+                        &t,
+                        "INSERT OR IGNORE INTO doc_key_wraps (key_id, epoch, wrapped, pushed) VALUES (?1, ?2, ?3, 0)",
+                        params![kid, epoch as i64, serde_json::to_string(&w)?],
+                    )?;
+                }
+            }
             if issuer {
                 // Devices enrolled from now on hold only this key: give them every document
                 // key that is left (the shredded ones are gone already).
@@ -427,10 +459,58 @@ impl Store {
                 refreshed = true;
             }
             let key = self.verify_notice(&notice)?;
+            if notice.order.issued_by == self.identity()?.device_id() {
+                // Our own order whose answer we lost: as in `shred_now`.
+                self.pull_before(transport, notice.seq)?;
+            }
             self.apply_order(&notice.order, key, Some(notice.seq))?;
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Pulls and applies the log up to (not including) sequence number `seq`.
+    fn pull_before(&mut self, transport: &dyn Transport, seq: u64) -> Result<()> {
+        let mut refreshed = false;
+        loop {
+            let cursor: u64 = self.sync_row("pull_cursor", |r| r.get::<_, i64>(0))? as u64;
+            if cursor + 1 >= seq {
+                return Ok(());
+            }
+            let page: PullResponse =
+                signed(transport, self.identity()?, paths::PULL, &PullRequest { cursor, limit: super::PULL_PAGE_ITEMS })?;
+            let mut last = cursor;
+            for it in &page.items {
+                if it.seq <= last {
+                    return Err(Error::Hub { code: "page_out_of_order".into(), status: 200, retryable: false });
+                }
+                last = it.seq;
+            }
+            if page.next_cursor < last || (page.items.is_empty() && page.more) {
+                return Err(Error::Hub { code: "bad_cursor".into(), status: 200, retryable: false });
+            }
+            let items: Vec<PullItem> = page.items.iter().filter(|i| i.seq < seq).cloned().collect();
+            let next = if items.len() < page.items.len() { seq - 1 } else { page.next_cursor.min(seq - 1) };
+            if next <= cursor {
+                return Ok(());
+            }
+            if self.page_has_new_shred(&items)? {
+                return Err(Error::State("an earlier shred order is not applied yet; sync first".into()));
+            }
+            let me = self.identity()?.device_id();
+            let unknown = items.iter().any(|it| match &it.entry {
+                PullEntry::Chunk { chunk, .. } => chunk.author != me && !self.knows_device(&chunk.author).unwrap_or(false),
+                _ => false,
+            });
+            if unknown && !refreshed {
+                self.refresh_devices(transport)?;
+                refreshed = true;
+            }
+            self.apply_page(&items, next)?;
+            if !page.more {
+                return Ok(());
+            }
+        }
     }
 
     fn knows_lead(&self, notice: &ShredNotice) -> Result<bool> {
@@ -475,9 +555,9 @@ impl Store {
     }
 
     /// Whether a pulled page names a shred order not applied here yet.
-    pub(crate) fn page_has_new_shred(&self, items: &[outreach_proto::messages::PullItem]) -> Result<bool> {
+    pub(crate) fn page_has_new_shred(&self, items: &[PullItem]) -> Result<bool> {
         for it in items {
-            if let outreach_proto::messages::PullEntry::Shred { order } = &it.entry {
+            if let PullEntry::Shred { order } = &it.entry {
                 if !applied(&self.conn, order)? {
                     return Ok(true);
                 }
