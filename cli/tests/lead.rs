@@ -442,14 +442,27 @@ fn identifying_codes_are_kept_only_as_hashes_and_flag_duplicates() {
     let (_, a, _) = env.night();
     // A differently named profile with the same code (typed differently): a strong signal.
     let c = env
-        .run(&["person", "add", "Testy Starlight", "--age-band", "45_54", "--id-code=ab 12 x"])
+        .run(&[
+            "person",
+            "add",
+            "Testy Starlight",
+            "--age-band",
+            "45_54",
+            "--id-code=ab 12 x",
+        ])
         .trim()
         .to_string();
     let edited = env.run(&["person", "edit", &a, "--id-code=AB-12-X"]);
     assert!(edited.contains(&a));
     let dup = env.run(&["people", "duplicates"]);
-    assert!(dup.contains("same") && dup.contains("strong signal"), "{dup}");
-    assert!(dup.contains(&c), "the pair with the same code is suggested: {dup}");
+    assert!(
+        dup.contains("same") && dup.contains("strong signal"),
+        "{dup}"
+    );
+    assert!(
+        dup.contains(&c),
+        "the pair with the same code is suggested: {dup}"
+    );
     let v: Value = serde_json::from_str(&env.run(&["people", "duplicates", "--json"])).unwrap();
     let first = &v["suggestions"][0];
     assert_eq!(first["id_code"], "same", "same-code pairs come first: {v}");
@@ -463,13 +476,18 @@ fn identifying_codes_are_kept_only_as_hashes_and_flag_duplicates() {
     assert!(shown["person"].get("id_code_hash").is_none());
     let audit = env.run(&["audit", "--limit", "200"]);
     for text in [&dup, &show, &shown.to_string(), &audit] {
-        assert!(!text.to_uppercase().contains("AB12X") && !text.contains("ab 12 x"), "code leaked: {text}");
+        assert!(
+            !text.to_uppercase().contains("AB12X") && !text.contains("ab 12 x"),
+            "code leaked: {text}"
+        );
     }
     // A bad code: exit 5, the rule named, the code not echoed, nothing added.
     let (code, err) = env.fail(&["person", "add", "Fakey Nocode", "--id-code=#"]);
     assert_eq!(code, 5);
     assert!(err.contains("3 to 32 letters or digits"), "{err}");
-    assert!(!env.run(&["person", "find", "Fakey Nocode"]).contains("Fakey Nocode"));
+    assert!(!env
+        .run(&["person", "find", "Fakey Nocode"])
+        .contains("Fakey Nocode"));
     // Clearing removes the signal.
     env.run(&["person", "edit", &c, "--clear-id-code"]);
     assert!(!env.run(&["people", "duplicates"]).contains(&c));
@@ -488,43 +506,101 @@ fn consent_shares_disclosures_and_subject_access() {
     // A concern with its own time, linked to A, and an incident without consent, linked to B.
     let concern = env
         .run(&[
-            "concern", "add", "--category", "exploitation_modern_slavery", "--consent", "given",
-            "--action", "Fake test action: helpline card", "--person", &a, "--at", &at("21:45"),
+            "concern",
+            "add",
+            "--category",
+            "exploitation_modern_slavery",
+            "--consent",
+            "given",
+            "--action",
+            "Fake test action: helpline card",
+            "--person",
+            &a,
+            "--at",
+            &at("21:45"),
         ])
         .trim()
         .to_string();
     let private = env
         .run(&[
-            "incident", "add", "--when", &at("22:45"), "--place", "north-beat", "--kind", "threats",
-            "--share-police", "none", "--share-national", "none", "--person", &b,
+            "incident",
+            "add",
+            "--when",
+            &at("22:45"),
+            "--place",
+            "north-beat",
+            "--kind",
+            "threats",
+            "--share-police",
+            "none",
+            "--share-national",
+            "none",
+            "--person",
+            &b,
         ])
         .trim()
         .to_string();
     let v = review_json(&env, &night);
     let listed = v["review"]["concerns"].as_array().unwrap();
-    let c = listed.iter().find(|c| c["id"] == concern.as_str()).expect("concern listed");
-    assert!(c["at"].as_str().unwrap().starts_with(&format!("{day}T21:45")), "{c}");
-    let shareable = v["review"]["incidents"][0]["id"].as_str().unwrap().to_string();
+    let c = listed
+        .iter()
+        .find(|c| c["id"] == concern.as_str())
+        .expect("concern listed");
+    assert!(
+        c["at"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{day}T21:45")),
+        "{c}"
+    );
+    let shareable = v["review"]["incidents"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // Consent per purpose.
-    env.run(&["person", "consent", &b, "--purpose", "share_with_national_scheme", "--given"]);
+    env.run(&[
+        "person",
+        "consent",
+        &b,
+        "--purpose",
+        "share_with_national_scheme",
+        "--given",
+    ]);
     let (code, err) = env.fail(&["person", "consent", &b, "--purpose", "gossip", "--given"]);
     assert_eq!(code, 5);
     assert!(err.contains("share_with_police"), "{err}");
     let shown = env.run(&["person", "show", &b]);
-    assert!(shown.contains("share_with_national_scheme given"), "{shown}");
+    assert!(
+        shown.contains("share_with_national_scheme given"),
+        "{shown}"
+    );
 
     // Shares: with consent; refused without; with a basis on this (lead) device.
     let out = env.run(&["incident", "share", &shareable, "--with", "national"]);
     assert!(out.contains("logged") && out.contains("covered"), "{out}");
     let (code, err) = env.fail(&["incident", "share", &private, "--with", "police"]);
     assert_eq!(code, 5);
-    assert!(err.contains("--basis") && err.contains("outreach person consent"), "{err}");
+    assert!(
+        err.contains("--basis") && err.contains("outreach person consent"),
+        "{err}"
+    );
     let (code, err) = env.fail(&["incident", "share", &shareable, "--with", "local_authority"]);
     assert_eq!(code, 5);
     assert!(err.contains("police, national"), "{err}");
-    let out = env.run(&["incident", "share", &private, "--with", "police", "--basis", "vital_interests"]);
-    assert!(out.contains("NOT covered") && out.contains("vital_interests"), "{out}");
+    let out = env.run(&[
+        "incident",
+        "share",
+        &private,
+        "--with",
+        "police",
+        "--basis",
+        "vital_interests",
+    ]);
+    assert!(
+        out.contains("NOT covered") && out.contains("vital_interests"),
+        "{out}"
+    );
     // The person's newer consent covers the national share of the incident without consent.
     let out = env.run(&["incident", "share", &private, "--with", "national"]);
     assert!(out.contains("(covered)"), "{out}");
@@ -534,16 +610,45 @@ fn consent_shares_disclosures_and_subject_access() {
     // The review shows the shares; the shareable incident still waits for the police share.
     let v = review_json(&env, &night);
     assert_eq!(v["review"]["disclosures"].as_array().unwrap().len(), 4);
-    assert_eq!(v["review"]["incidents"][0]["pending"], serde_json::json!(["police"]));
+    assert_eq!(
+        v["review"]["incidents"][0]["pending"],
+        serde_json::json!(["police"])
+    );
     let text = env.run(&["review", "--night", &night]);
-    assert!(text.contains("Shares logged for this night's records: 4"), "{text}");
+    assert!(
+        text.contains("Shares logged for this night's records: 4"),
+        "{text}"
+    );
     // Reports count actual shares.
-    let csv = env.run(&["report", "--from", &night, "--to", &night, "--format", "csv", "--unsuppressed"]);
-    assert!(csv.contains("incidents_shared_national,robbery,shared_with_national_scheme,1"), "{csv}");
-    assert!(csv.contains("incidents_shared_police,threats,shared_with_police,1"), "{csv}");
-    assert!(csv.contains("incidents_shared_police,robbery,not_shared,1"), "{csv}");
+    let csv = env.run(&[
+        "report",
+        "--from",
+        &night,
+        "--to",
+        &night,
+        "--format",
+        "csv",
+        "--unsuppressed",
+    ]);
+    assert!(
+        csv.contains("incidents_shared_national,robbery,shared_with_national_scheme,1"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("incidents_shared_police,threats,shared_with_police,1"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("incidents_shared_police,robbery,not_shared,1"),
+        "{csv}"
+    );
     let audit = env.run(&["audit", "--limit", "200"]);
-    assert!(audit.contains("incident.share") && audit.contains("concern.share") && audit.contains("person.consent"), "{audit}");
+    assert!(
+        audit.contains("incident.share")
+            && audit.contains("concern.share")
+            && audit.contains("person.consent"),
+        "{audit}"
+    );
 
     // Subject access for B (merged into A first: the whole group comes out).
     env.run(&["people", "merge", &b, &a]);
@@ -553,21 +658,45 @@ fn consent_shares_disclosures_and_subject_access() {
     let json_path = out_dir.join(format!("subject-access-{b}.json"));
     let html_path = out_dir.join(format!("subject-access-{b}.html"));
     let sar: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
-    assert_eq!(sar["profiles"].as_array().unwrap().len(), 2, "B and A, merged");
+    assert_eq!(
+        sar["profiles"].as_array().unwrap().len(),
+        2,
+        "B and A, merged"
+    );
     assert_eq!(sar["encounters"].as_array().unwrap().len(), 2);
     assert_eq!(sar["concerns"].as_array().unwrap().len(), 1);
-    assert_eq!(sar["incidents"].as_array().unwrap().len(), 1, "the unlinked robbery is not theirs");
+    assert_eq!(
+        sar["incidents"].as_array().unwrap().len(),
+        1,
+        "the unlinked robbery is not theirs"
+    );
     assert_eq!(sar["disclosures"].as_array().unwrap().len(), 3);
-    assert!(sar["audit"].as_array().unwrap().iter().any(|e| e["action"] == "person.consent"));
+    assert!(sar["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "person.consent"));
     let html = std::fs::read_to_string(&html_path).unwrap();
-    assert!(html.contains("default-src 'none'") && !html.contains("<script") && !html.contains("http://") && !html.contains("https://"), "self-contained");
+    assert!(
+        html.contains("default-src 'none'")
+            && !html.contains("<script")
+            && !html.contains("http://")
+            && !html.contains("https://"),
+        "self-contained"
+    );
     assert!(html.contains("Fakey Moonbeam") && html.contains("Fake test action: helpline card"));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&html_path).unwrap().permissions().mode() & 0o077, 0, "owner-only file");
+        assert_eq!(
+            std::fs::metadata(&html_path).unwrap().permissions().mode() & 0o077,
+            0,
+            "owner-only file"
+        );
     }
-    assert!(env.run(&["audit", "--limit", "5"]).contains("person.access"));
+    assert!(env
+        .run(&["audit", "--limit", "5"])
+        .contains("person.access"));
     let (code, err) = env.fail(&["person", "access", "01890a5d-ac96-774b-bcce-b302099a8057"]);
     assert_eq!(code, 4);
     assert!(err.contains("check the id"), "{err}");

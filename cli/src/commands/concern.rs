@@ -91,9 +91,14 @@ pub fn run(ctx: &Context, c: ConcernCommand) -> CliResult {
                     .map(|b| parse::controlled::<LegalBasis>("--legal-basis", b, LegalBasis::names))
                     .transpose()?,
             };
-            let at = a.at.as_deref().map(|t| parse::time("--at", t)).transpose()?;
+            let at =
+                a.at.as_deref()
+                    .map(|t| parse::time("--at", t))
+                    .transpose()?;
             let mut store = ctx.open()?;
-            let c = store.record_concern_at(input, at).map_err(|e| ctx.core(e))?;
+            let c = store
+                .record_concern_at(input, at)
+                .map_err(|e| ctx.core(e))?;
             emit(&c.id)
         }
         ConcernCommand::Share(a) => {

@@ -67,9 +67,18 @@ impl ShareArgs {
 pub fn share_err(ctx: &Context, e: ShareError) -> CliError {
     match e {
         ShareError::Store(e) => ctx.core(e),
-        e @ ShareError::ConsentNotRecorded { .. } => CliError { exit: Exit::Invalid, message: e.to_string() },
-        e @ ShareError::RecipientNotAllowed { .. } => CliError { exit: Exit::Invalid, message: e.to_string() },
-        e @ ShareError::NotLead => CliError { exit: Exit::Refused, message: e.to_string() },
+        e @ ShareError::ConsentNotRecorded { .. } => CliError {
+            exit: Exit::Invalid,
+            message: e.to_string(),
+        },
+        e @ ShareError::RecipientNotAllowed { .. } => CliError {
+            exit: Exit::Invalid,
+            message: e.to_string(),
+        },
+        e @ ShareError::NotLead => CliError {
+            exit: Exit::Refused,
+            message: e.to_string(),
+        },
     }
 }
 
@@ -174,7 +183,9 @@ pub fn run(ctx: &Context, c: IncidentCommand) -> CliResult {
             let (to, basis) = a.parse()?;
             let id = parse::id(&a.id);
             let mut store = ctx.open()?;
-            let d = store.share_incident(&id, to, basis).map_err(|e| share_err(ctx, e))?;
+            let d = store
+                .share_incident(&id, to, basis)
+                .map_err(|e| share_err(ctx, e))?;
             if a.json {
                 return emit(&crate::output::json(&d)?);
             }

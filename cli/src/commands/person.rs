@@ -118,9 +118,13 @@ fn ask_id_code() -> CliResult<Zeroizing<String>> {
             "no terminal to ask for the code on; give it as --id-code=CODE",
         ));
     }
-    let c = rpassword::prompt_password("Identifying code (not shown; only a keyed hash is kept): ").map_err(|_| {
-        CliError::invalid("--id-code", "could not read the code from the terminal; give it as --id-code=CODE")
-    })?;
+    let c = rpassword::prompt_password("Identifying code (not shown; only a keyed hash is kept): ")
+        .map_err(|_| {
+            CliError::invalid(
+                "--id-code",
+                "could not read the code from the terminal; give it as --id-code=CODE",
+            )
+        })?;
     Ok(Zeroizing::new(c))
 }
 
@@ -311,7 +315,8 @@ pub fn run(ctx: &Context, c: PersonCommand) -> CliResult {
             let (first, last) = store.person_seen(&id).map_err(|e| ctx.core(e))?;
             if a.json {
                 // The keyed hash of the identifying code is not shown; only that one is held.
-                let mut pj = serde_json::to_value(&p).map_err(|_| CliError::other("could not encode the profile"))?;
+                let mut pj = serde_json::to_value(&p)
+                    .map_err(|_| CliError::other("could not encode the profile"))?;
                 if let Some(o) = pj.as_object_mut() {
                     let had = o.remove("id_code_hash").is_some();
                     o.insert("id_code_recorded".into(), json!(had));
@@ -367,7 +372,11 @@ pub fn run(ctx: &Context, c: PersonCommand) -> CliResult {
         }
         PersonCommand::Consent(a) => {
             let id = parse::id(&a.id);
-            let purpose = parse::controlled::<ConsentPurpose>("--purpose", &a.purpose, ConsentPurpose::names)?;
+            let purpose = parse::controlled::<ConsentPurpose>(
+                "--purpose",
+                &a.purpose,
+                ConsentPurpose::names,
+            )?;
             let state = if a.given {
                 ConsentState::Given
             } else if a.refused {
@@ -376,9 +385,13 @@ pub fn run(ctx: &Context, c: PersonCommand) -> CliResult {
                 ConsentState::Withdrawn
             };
             let mut store = ctx.open()?;
-            let p = store.record_person_consent(&id, purpose, state).map_err(|e| ctx.core(e))?;
+            let p = store
+                .record_person_consent(&id, purpose, state)
+                .map_err(|e| ctx.core(e))?;
             if a.json {
-                return emit(&output::json(&json!({ "person": p.id, "consents": p.consents }))?);
+                return emit(&output::json(
+                    &json!({ "person": p.id, "consents": p.consents }),
+                )?);
             }
             emit(&format!(
                 "recorded: {} {} for {id} (synced to the team at the next sync)",
@@ -443,11 +456,23 @@ fn show_text(p: &Person, created: String, first: Option<String>, last: Option<St
     } else {
         p.consents
             .iter()
-            .map(|(k, c)| format!("{} {} ({} by {})", k.as_str(), c.state.as_str(), c.at.format("%Y-%m-%d %H:%M UTC"), output::cell(&c.by)))
+            .map(|(k, c)| {
+                format!(
+                    "{} {} ({} by {})",
+                    k.as_str(),
+                    c.state.as_str(),
+                    c.at.format("%Y-%m-%d %H:%M UTC"),
+                    output::cell(&c.by)
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ")
     };
-    let id_code = if p.id_code_hash.is_some() { "recorded (keyed hash only)" } else { "-" };
+    let id_code = if p.id_code_hash.is_some() {
+        "recorded (keyed hash only)"
+    } else {
+        "-"
+    };
     format!(
         "Person {}\n  code name:      {} ({})\n  age band:       {}\n  gender:         {}\n  first language: {}\n  living:         {}\n  settings:       {}\n  injecting:      {}\n  GP registered:  {}\n  note:           {}\n  merged into:    {}\n  created:        {}\n  first seen:     {}\n  last seen:      {}\n  id code:        {id_code}\n  consents:       {consents}\n",
         p.id,

@@ -334,7 +334,10 @@ fn disclosures_text(list: &ReviewList, off: i32) -> String {
     if list.disclosures.is_empty() {
         return String::new();
     }
-    let mut out = format!("\nShares logged for this night's records: {}\n", list.disclosures.len());
+    let mut out = format!(
+        "\nShares logged for this night's records: {}\n",
+        list.disclosures.len()
+    );
     for d in &list.disclosures {
         let x = &d.disclosure;
         out.push_str(&format!(
@@ -345,7 +348,11 @@ fn disclosures_text(list: &ReviewList, off: i32) -> String {
             x.recipient.as_str(),
             output::cell(&x.by),
             x.consent.record,
-            if x.consent.covered { "covered" } else { "not covered" },
+            if x.consent.covered {
+                "covered"
+            } else {
+                "not covered"
+            },
             x.legal_basis.map(|b| b.as_str()).unwrap_or("-")
         ));
     }
