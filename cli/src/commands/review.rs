@@ -19,7 +19,7 @@ use crate::parse;
 #[command(
     args_conflicts_with_subcommands = true,
     after_help = "Shows the night as one timeline across every van this device has synced, counts by van and by zone, \
-then the review list: same-field clashes to settle (in the night's own records; --all-clashes for every record), \
+then the review list: same-field clashes to settle (every record's; with --night only that night's records, unless --all-clashes), \
 safeguarding concerns awaiting review, referrals needing follow-up, incidents that may be shared but are not yet shared, \
 and the shares logged for the night. Run `outreach sync` first.\n\n\
 Example:\n  outreach review --night 2026-01-31\n  outreach review --night 2026-01-31 --all-clashes\n  outreach review --json\n  outreach review settle encounter 01890a5d-ac96-774b-bcce-b302099a8057 zone '\"north-beat\"'\n  outreach review concern 01890a5d-ac96-774b-bcce-b302099a8057 --outcome \"Discussed with the safeguarding lead\""
@@ -30,7 +30,7 @@ pub struct ReviewArgs {
     /// The night (the date the evening started) [default: the current night]
     #[arg(long, value_name = "DATE")]
     night: Option<String>,
-    /// List clashes in every record held, not only in the night's own records
+    /// With --night: list clashes in every record held, not only in that night's records
     #[arg(long)]
     all_clashes: bool,
     /// Print JSON instead of text
@@ -119,7 +119,10 @@ pub fn run(ctx: &Context, a: ReviewArgs) -> CliResult {
                 Some(n) => parse::date("--night", n)?,
                 None => night_of(Utc::now(), store.settings().utc_offset_minutes),
             };
-            let text = render_with(ctx, &mut store, night, a.all_clashes, a.json)?;
+            // Without --night the lead sees every clash; --night narrows them to that night's
+            // records (the others are counted), unless --all-clashes.
+            let all = a.all_clashes || a.night.is_none();
+            let text = render_with(ctx, &mut store, night, all, a.json)?;
             emit(&text)
         }
     }
