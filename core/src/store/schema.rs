@@ -141,6 +141,9 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE sync_identity ADD COLUMN shred_floor INTEGER NOT NULL DEFAULT 0;
     -- `doc_keys.hub_seq` = where the hub put a key this device pushed (see sync/shred.rs).
     ALTER TABLE doc_keys ADD COLUMN hub_seq INTEGER;
+    -- `sync_identity.kx_retiring` = the replaced agreement secret, kept only until the pull
+    -- that follows its replacement (a team key wrapped for it just before may still come).
+    ALTER TABLE sync_identity ADD COLUMN kx_retiring BLOB;
     -- sealed person-linked fields
     -- people.field_key: the person document's field key (fieldseal.rs), so reads open the
     -- sealed free text of that person's records; it goes with the row on erasure.

@@ -535,6 +535,12 @@ impl Store {
         // agreement key, so that the old one (which opens old team-key wrappings) is destroyed.
         cancel.check()?;
         report.rekeyed = self.rekey(transport)?;
+        if report.rekeyed {
+            // A team key wrapped for the old agreement key just before the hub took the new
+            // one is still in reach; then the old key is destroyed.
+            self.pull(transport, progress, cancel, &mut report)?;
+            self.retire_old_kx()?;
+        }
         Ok(report)
     }
 

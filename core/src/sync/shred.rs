@@ -97,29 +97,41 @@ pub(crate) fn floor(conn: &Connection) -> Result<u64> {
 
 /// This device's keys with the pending (sent, not yet confirmed) agreement secret, if any.
 pub(crate) fn pending_keys(conn: &Connection, keys: &DeviceKeys) -> Result<Option<DeviceKeys>> {
-    let p: Option<Vec<u8>> = conn.query_row("SELECT kx_pending FROM sync_identity WHERE id = 1", [], |r| r.get(0))?;
+    other_keys(conn, keys, "kx_pending")
+}
+
+/// This device's keys with the agreement secret of column `col` of `sync_identity`.
+fn other_keys(conn: &Connection, keys: &DeviceKeys, col: &str) -> Result<Option<DeviceKeys>> {
+    let p: Option<Vec<u8>> = conn.query_row(&format!("SELECT {col} FROM sync_identity WHERE id = 1"), [], |r| r.get(0))?;
     let Some(p) = p else { return Ok(None) };
     let p = Zeroizing::new(p);
-    let kx: [u8; 32] = p.as_slice().try_into().map_err(|_| Error::Corrupt("bad pending agreement secret".into()))?;
+    let kx: [u8; 32] = p.as_slice().try_into().map_err(|_| Error::Corrupt("bad agreement secret".into()))?;
     let kx = Zeroizing::new(kx);
     Ok(Some(DeviceKeys::from_secrets(&keys.signing_secret(), &kx)))
 }
 
 /// Opens a team key wrapped for this device with its agreement secret, or with the pending
-/// one (the hub may hold the new public key even if its answer to `rekey` was lost).
+/// one (the hub may hold the new public key even if its answer to `rekey` was lost), or with
+/// the one just replaced (a lead may have wrapped for it just before the replacement; it is
+/// destroyed once the pull that follows the replacement is done).
 pub(crate) fn open_team_key(
     conn: &Connection,
     id: &identity::Identity,
     key: &WrappedTeamKey,
     wrapper: &outreach_proto::keys::DevicePublicKeys,
 ) -> Result<TeamKey> {
-    match unwrap_team_key(key, id.team_id, &id.keys, wrapper) {
-        Ok(k) => Ok(k),
-        Err(first) => match pending_keys(conn, &id.keys)? {
-            Some(p) => unwrap_team_key(key, id.team_id, &p, wrapper).map_err(|e| Error::Crypto(format!("team key: {e}"))),
-            None => Err(Error::Crypto(format!("team key: {first}"))),
-        },
+    let first = match unwrap_team_key(key, id.team_id, &id.keys, wrapper) {
+        Ok(k) => return Ok(k),
+        Err(e) => e,
+    };
+    for col in ["kx_pending", "kx_retiring"] {
+        if let Some(other) = other_keys(conn, &id.keys, col)? {
+            if let Ok(k) = unwrap_team_key(key, id.team_id, &other, wrapper) {
+                return Ok(k);
+            }
+        }
     }
+    Err(Error::Crypto(format!("team key: {first}")))
 }
 
 /// Deletes documents and everything derived from them in the caller's transaction and
@@ -285,8 +297,16 @@ impl Store {
         // must go now); those few keys then reach later devices only from their authors.
         let _ = self.pull_before(transport, resp.seq);
         let held = self.apply_order(&order, Some(key), Some(resp.seq))?;
-        // Best effort now; a failure leaves the new secret pending for the next sync.
-        let rekeyed = self.rekey(transport).is_ok();
+        // Best effort now; a failure leaves the new secret pending for the next sync. After a
+        // replacement, one more pull (a team key may have been wrapped for the old agreement
+        // key just before), then the old key is destroyed (or at the end of the next sync).
+        let rekeyed = self.rekey(transport).unwrap_or(false);
+        if rekeyed {
+            let mut report = super::SyncReport::default();
+            if self.pull(transport, &|_| {}, &CancelToken::new(), &mut report).is_ok() {
+                self.retire_old_kx()?;
+            }
+        }
         Ok(ShredOutcome {
             epoch: order.epoch,
             seq: resp.seq,
@@ -534,9 +554,12 @@ impl Store {
         Ok(Some(open_team_key(&self.conn, id, k, &wrapper)?))
     }
 
-    /// Registers the pending agreement key with the hub, then replaces and destroys the old
-    /// one. Nothing to do without a pending key.
+    /// Registers the pending agreement key with the hub, then makes it the agreement key; the
+    /// old one is kept as *retiring* until [`Store::retire_old_kx`] after the next pull. Call
+    /// it after a pull: a retiring key left by an earlier run is destroyed first. Returns
+    /// whether a key was replaced.
     pub(crate) fn rekey(&mut self, transport: &dyn Transport) -> Result<bool> {
+        self.retire_old_kx()?;
         let id = self.identity()?;
         let Some(pending) = pending_keys(&self.conn, &id.keys)? else { return Ok(false) };
         let kx_pub = pending.public().kx_pub;
@@ -546,12 +569,20 @@ impl Store {
         }
         let me = id.device_id().to_hex();
         let t = self.conn.transaction()?;
-        t.execute("UPDATE sync_identity SET kx_secret = kx_pending, kx_pending = NULL WHERE id = 1", [])?;
+        t.execute("UPDATE sync_identity SET kx_retiring = kx_secret, kx_secret = kx_pending, kx_pending = NULL WHERE id = 1", [])?;
         t.execute("UPDATE sync_devices SET kx_pub = ?2 WHERE device_id = ?1", params![me, &kx_pub[..]])?;
         t.commit()?;
         self.sync = identity::load(&self.conn)?;
-        let _ = self.checkpoint();
         Ok(true)
+    }
+
+    /// Destroys the replaced agreement secret (after the pull that followed its replacement).
+    pub(crate) fn retire_old_kx(&mut self) -> Result<()> {
+        if self.conn.execute("UPDATE sync_identity SET kx_retiring = NULL WHERE id = 1 AND kx_retiring IS NOT NULL", [])? > 0 {
+            // Freed bytes are zeroed (secure_delete); move the old pages out of the WAL too.
+            let _ = self.checkpoint();
+        }
+        Ok(())
     }
 
     /// Whether a pulled page names a shred order not applied here yet.

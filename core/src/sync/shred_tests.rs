@@ -218,11 +218,23 @@ fn a_lost_rekey_answer_keeps_the_pending_key_which_opens_the_next_order() {
     assert_eq!(b.apply_shreds(&hub, &super::CancelToken::new()).unwrap(), 1);
     assert_eq!(b.sync.as_ref().unwrap().team_key.epoch(), 2);
     assert_eq!(count(&b, "SELECT count(*) FROM docs WHERE doc_id = ?1", &other_doc), 0);
-    // The retry is confirmed: the pending key replaces (and destroys) the old one.
+    // The retry is confirmed: the pending key replaces the old one.
     hub.answer(paths::REKEY, &RekeyResponse { kx_pub: pending.public().kx_pub });
     assert!(b.rekey(&hub).unwrap());
     assert_eq!(*b.sync.as_ref().unwrap().keys.agreement_secret(), *pending.agreement_secret());
-    let left: Option<Vec<u8>> = b.conn.query_row("SELECT kx_pending FROM sync_identity", [], |r| r.get(0)).unwrap();
-    assert!(left.is_none());
+    let secrets = |b: &Store| -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        b.conn.query_row("SELECT kx_pending, kx_retiring FROM sync_identity", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap()
+    };
+    assert_eq!(secrets(&b), (None, Some(old_kx.to_vec())), "the old key is kept until the next pull");
+    // A revocation made just before the replacement wrapped the next team key for the old
+    // agreement key: the pull that follows still opens it.
+    let old_pub = DeviceKeys::from_secrets(&keys_of(&b).signing_secret(), &old_kx).public();
+    let key3 = TeamKey::generate(3);
+    let w3 = wrap_team_key(&key3, team, &old_pub, &l).unwrap();
+    b.apply_page(&[PullItem { seq: 20, received_ms: 3, entry: PullEntry::TeamKey { key: w3 } }], 20).unwrap();
+    assert_eq!(b.sync.as_ref().unwrap().team_key.epoch(), 3);
+    // After that pull the old key is destroyed.
+    b.retire_old_kx().unwrap();
+    assert_eq!(secrets(&b), (None, None));
     assert!(!b.rekey(&hub).unwrap(), "nothing pending: no request");
 }
