@@ -52,7 +52,7 @@ pub fn run(ctx: &Context, a: EraseArgs) -> CliResult {
     if !a.yes {
         if !std::io::stdin().is_terminal() {
             return Err(CliError::other(format!(
-                "erasing \"{name}\" needs confirmation: run in a terminal and type the code name, or add --yes"
+                "erasing profile {id} needs confirmation: run in a terminal and type its code name, or add --yes"
             )));
         }
         eprintln!(
