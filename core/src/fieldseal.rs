@@ -869,6 +869,8 @@ mod store_tests {
         assert!(csv.contains(&format!("[{WITHHELD_MARKER}]")) && csv.contains("KEPT-note"));
         let review = s.review_items(night).unwrap();
         assert!(review.concerns.iter().all(|c| c.withheld.contains(&"action".to_string())));
+        let r = review.referrals.iter().find(|r| r.encounter == e.id).unwrap();
+        assert_eq!(r.withheld, vec!["follow_up.what".to_string(), "note".to_string()]);
         s.clashes().unwrap();
         // Amending the record's other fields needs the person held: a typed refusal.
         let mut input = got.input.clone();

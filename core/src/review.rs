@@ -56,6 +56,11 @@ pub struct ReferralFollowUp {
     pub open_referrals: Vec<Referral>,
     /// The follow-up, if one is set and not done.
     pub follow_up: Option<FollowUp>,
+    /// Sealed fields of the encounter this device cannot open (e.g. `follow_up.what`: the
+    /// person was erased or has not synced yet); show them as
+    /// [`crate::fieldseal::WITHHELD_MARKER`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<String>,
 }
 
 /// An incident whose consent allows sharing, not yet marked shared with everyone it may go to.
@@ -332,6 +337,7 @@ impl Store {
                     person: e.input.person.clone(),
                     open_referrals: open,
                     follow_up: follow,
+                    withheld: e.withheld.clone(),
                 });
             }
         }
