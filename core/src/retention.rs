@@ -9,7 +9,8 @@
 //!   zone, setting, contact type, person id, services and quantities, referrals, concern
 //!   category / consent / reviewed / person, incident type / consents / reported / person):
 //!   no times of day, no crew, devices, notes, free text, follow-ups, indicators or places, and
-//!   new random record ids (record ids are UUIDv7 and would carry the time of day). The
+//!   new record ids (a keyed hash of the original under the team secret: original ids are
+//!   UUIDv7 and would carry the time of day; keyed, every lead derives the same ids). The
 //!   archive projects into the same tables as shifts, so reports read it unchanged. The shift
 //!   documents are then crypto-shredded everywhere (`Store::shred_docs`, reason `retention`).
 //! - **Rolling window** (`device_window_days`, default 14): after every successful sync a
@@ -439,15 +440,7 @@ fn night(s: &str) -> Result<NaiveDate> {
 
 /// The reduced records of one shift document, read from its projection rows: exactly the
 /// values the report counts, so the figures cannot change.
-#[allow(clippy::type_complexity)]
-fn reduce_shift(
-    conn: &Connection,
-    shift_doc: &str,
-) -> Result<(
-    Vec<ArchivedEncounter>,
-    Vec<ArchivedConcern>,
-    Vec<ArchivedIncident>,
-)> {
+fn reduce_shift(conn: &Connection, shift_doc: &str, key: &[u8]) -> Result<Reduced> {
     let mut encounters = vec![];
     {
         let mut st = conn.prepare_cached(
@@ -493,7 +486,7 @@ fn reduce_shift(
                     status: parse::<ReferralStatus>(&s)?,
                 });
             }
-            encounters.push(ArchivedEncounter {
+            let rec = ArchivedEncounter {
                 night: night(&n)?,
                 zone,
                 setting: parse(&setting)?,
@@ -501,13 +494,14 @@ fn reduce_shift(
                 person,
                 services,
                 referrals,
-            });
+            };
+            encounters.push((archive_id(key, &id)?, rec));
         }
     }
     let mut concerns = vec![];
     {
         let mut st = conn.prepare_cached(
-            "SELECT night, category, person_id, reviewed, data FROM concerns WHERE doc_id = ?1 ORDER BY id",
+            "SELECT night, category, person_id, reviewed, data, id FROM concerns WHERE doc_id = ?1 ORDER BY id",
         )?;
         let rows = st.query_map([shift_doc], |r| {
             Ok((
@@ -516,28 +510,30 @@ fn reduce_shift(
                 r.get::<_, Option<String>>(2)?,
                 r.get::<_, bool>(3)?,
                 r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
             ))
         })?;
         for row in rows {
-            let (n, category, person, reviewed, data) = row?;
+            let (n, category, person, reviewed, data, id) = row?;
             let data: Json = serde_json::from_str(&data)?;
             let consent = match data.get("consent").and_then(|c| c.as_str()) {
                 Some(c) => parse::<Consent>(c)?,
                 None => Consent::NotAsked,
             };
-            concerns.push(ArchivedConcern {
+            let rec = ArchivedConcern {
                 night: night(&n)?,
                 category: parse(&category)?,
                 consent,
                 reviewed,
                 person,
-            });
+            };
+            concerns.push((archive_id(key, &id)?, rec));
         }
     }
     let mut incidents = vec![];
     {
         let mut st = conn.prepare_cached(
-            "SELECT night, kind, person_id, share_police, share_national, data FROM incidents WHERE doc_id = ?1 ORDER BY id",
+            "SELECT night, kind, person_id, share_police, share_national, data, id FROM incidents WHERE doc_id = ?1 ORDER BY id",
         )?;
         let rows = st.query_map([shift_doc], |r| {
             Ok((
@@ -547,10 +543,11 @@ fn reduce_shift(
                 r.get::<_, String>(3)?,
                 r.get::<_, String>(4)?,
                 r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
             ))
         })?;
         for row in rows {
-            let (n, kind, person, police, national, data) = row?;
+            let (n, kind, person, police, national, data, id) = row?;
             let data: Json = serde_json::from_str(&data)?;
             // The report counts exactly this flag (missing means not reported).
             let police_reported = data
@@ -583,7 +580,7 @@ fn reduce_shift(
                 }
             }
             shares.sort_by(|a, b| (&a.recipient, &a.consent).cmp(&(&b.recipient, &b.consent)));
-            incidents.push(ArchivedIncident {
+            let rec = ArchivedIncident {
                 night: night(&n)?,
                 kind: parse(&kind)?,
                 police_reported,
@@ -591,15 +588,35 @@ fn reduce_shift(
                 share_national: parse(&national)?,
                 person,
                 shares,
-            });
+            };
+            incidents.push((archive_id(key, &id)?, rec));
         }
     }
     Ok((encounters, concerns, incidents))
 }
 
-fn new_record_id() -> String {
-    // Random (v4), not time-ordered: an archived record must not carry its time of day.
-    uuid::Uuid::new_v4().to_string()
+/// Reduced records of one or more shifts, each with its archive id.
+type Reduced = (
+    Vec<(String, ArchivedEncounter)>,
+    Vec<(String, ArchivedConcern)>,
+    Vec<(String, ArchivedIncident)>,
+);
+
+/// The id an archived record gets: a keyed hash of its original id under the team's secret,
+/// shaped as a (v4) UUID. Not time-ordered (original ids are UUIDv7, whose first 48 bits are
+/// the time of day) and not reversible without the original id; but the same on every lead,
+/// so two leads purging the same shift at once write the same rows instead of counting
+/// them twice.
+fn archive_id(key: &[u8], original: &str) -> Result<String> {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+        .map_err(|_| Error::Document("bad team secret".into()))?;
+    mac.update(b"outreach/retention-id/v1\0");
+    mac.update(original.as_bytes());
+    let h = mac.finalize().into_bytes();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    Ok(uuid::Builder::from_random_bytes(b).into_uuid().to_string())
 }
 
 fn count(conn: &Connection, sql: &str, doc: &str) -> Result<u64> {
@@ -723,13 +740,10 @@ impl Store {
         let cutoff = plan.cutoff.unwrap_or(now.date_naive());
         let mut archives = vec![];
         let mut batch: Vec<String> = vec![];
-        let mut recs: (
-            Vec<ArchivedEncounter>,
-            Vec<ArchivedConcern>,
-            Vec<ArchivedIncident>,
-        ) = (vec![], vec![], vec![]);
+        let key = self.settings.alert_key()?;
+        let mut recs: Reduced = (vec![], vec![], vec![]);
         for (i, src) in plan.shift_docs.iter().enumerate() {
-            let (e, c, n) = reduce_shift(&self.conn, src)?;
+            let (e, c, n) = reduce_shift(&self.conn, src, &key)?;
             batch.push(src.clone());
             recs.0.extend(e);
             recs.1.extend(c);
@@ -748,16 +762,7 @@ impl Store {
         Ok((plan, archives))
     }
 
-    #[allow(clippy::type_complexity)]
-    fn write_archive(
-        &mut self,
-        meta: ArchiveMeta,
-        recs: (
-            Vec<ArchivedEncounter>,
-            Vec<ArchivedConcern>,
-            Vec<ArchivedIncident>,
-        ),
-    ) -> Result<String> {
+    fn write_archive(&mut self, meta: ArchiveMeta, recs: Reduced) -> Result<String> {
         let doc_id = uuid::Uuid::new_v4().simple().to_string();
         let meta = serde_json::to_value(&meta)?;
         let mut maps: Vec<(&'static str, Vec<(String, Json)>)> = vec![
@@ -765,14 +770,14 @@ impl Store {
             ("concerns", vec![]),
             ("incidents", vec![]),
         ];
-        for e in recs.0 {
-            maps[0].1.push((new_record_id(), serde_json::to_value(e)?));
+        for (id, e) in recs.0 {
+            maps[0].1.push((id, serde_json::to_value(e)?));
         }
-        for c in recs.1 {
-            maps[1].1.push((new_record_id(), serde_json::to_value(c)?));
+        for (id, c) in recs.1 {
+            maps[1].1.push((id, serde_json::to_value(c)?));
         }
-        for i in recs.2 {
-            maps[2].1.push((new_record_id(), serde_json::to_value(i)?));
+        for (id, i) in recs.2 {
+            maps[2].1.push((id, serde_json::to_value(i)?));
         }
         let id = doc_id.clone();
         self.change(
@@ -1370,6 +1375,28 @@ mod tests {
             Err(Error::State(_))
         ));
         assert!(matches!(s.reduce_for_retention(now), Err(Error::State(_))));
+    }
+
+    #[test]
+    fn archive_ids_are_keyed_stable_and_carry_no_time() {
+        let original = "01a22293-940f-7227-9908-8453d5d62a59";
+        let a = archive_id(&[7u8; 32], original).unwrap();
+        assert_eq!(
+            a,
+            archive_id(&[7u8; 32], original).unwrap(),
+            "the same on every lead"
+        );
+        assert_ne!(
+            a,
+            archive_id(&[8u8; 32], original).unwrap(),
+            "keyed by the team secret"
+        );
+        let u = uuid::Uuid::parse_str(&a).unwrap();
+        assert_eq!(u.get_version_num(), 4, "random-shaped, not time-ordered");
+        assert!(
+            !a.starts_with("01a22293"),
+            "the original's time prefix is gone"
+        );
     }
 
     #[test]
