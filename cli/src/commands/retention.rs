@@ -115,6 +115,9 @@ fn show(ctx: &Context, a: ShowArgs) -> CliResult {
         .alerts_due_for_review(Utc::now())
         .map_err(|e| ctx.core(e))?
         .len();
+    // Shifts a purge would reduce now (a lead's purge is never automatic).
+    let plan = store.purge_plan(Utc::now()).map_err(|e| ctx.core(e))?;
+    let past = plan.shift_docs.len() + plan.already_reduced.len();
     if a.json {
         return emit(&output::json(&json!({
             "policy": p,
@@ -122,19 +125,31 @@ fn show(ctx: &Context, a: ShowArgs) -> CliResult {
                 "shifts": count("shift"), "people": count("person"), "alerts": count("alert"),
                 "archives": count("archive"), "oldest_shift_night": oldest,
             },
+            "shifts_past_detail_period": past,
             "alerts_due_for_review": due,
         }))?);
     }
+    let purge_note = if past > 0 {
+        format!("{past} shift(s) are older than the detail period: a lead runs `outreach purge --dry-run`, then `outreach purge`.\n")
+    } else {
+        String::new()
+    };
     emit(&format!(
-        "{}This device holds {} shift(s) (oldest night: {}), {} person profile(s), {} alert(s), {} archive(s).\n{} alert(s) due for review{}\n",
+        "{}This device holds {} shift(s) (oldest night: {}), {} person profile(s), {} alert(s), {} archive(s).\n{purge_note}{} alert(s) due for review{}\n",
         policy_text(&p),
         count("shift"),
-        oldest.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+        oldest
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "-".into()),
         count("person"),
         count("alert"),
         count("archive"),
         due,
-        if due > 0 { " (outreach retention alerts)." } else { "." }
+        if due > 0 {
+            " (outreach retention alerts)."
+        } else {
+            "."
+        }
     ))
 }
 
