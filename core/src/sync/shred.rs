@@ -459,34 +459,44 @@ impl Store {
     /// The first step of every sync: every shred order after the pull cursor, verified and
     /// applied in order. Returns how many were newly applied.
     pub(crate) fn apply_shreds(&mut self, transport: &dyn Transport, cancel: &CancelToken) -> Result<u64> {
-        cancel.check()?;
-        let since: u64 = self.sync_row("pull_cursor", |r| r.get::<_, i64>(0))? as u64;
-        let resp: ShredsResponse = signed(transport, self.identity()?, paths::SHREDS, &ShredsRequest { since })?;
+        let mut since: u64 = self.sync_row("pull_cursor", |r| r.get::<_, i64>(0))? as u64;
         let mut n = 0;
         let mut refreshed = false;
-        let mut last = 0u64;
-        for notice in resp.shreds {
-            if notice.seq <= last {
-                return Err(Error::Hub { code: "page_out_of_order".into(), status: 200, retryable: false });
-            }
-            last = notice.seq;
-            if applied(&self.conn, &notice.order)? {
-                continue;
-            }
+        // The hub answers a bounded number of orders at a time: ask again after the last one
+        // until nothing more comes.
+        loop {
             cancel.check()?;
-            if !refreshed && !self.knows_lead(&notice)? {
-                self.refresh_devices(transport)?;
-                refreshed = true;
+            let resp: ShredsResponse = signed(transport, self.identity()?, paths::SHREDS, &ShredsRequest { since })?;
+            if resp.shreds.is_empty() {
+                return Ok(n);
             }
-            let key = self.verify_notice(&notice)?;
-            if notice.order.issued_by == self.identity()?.device_id() {
-                // Our own order whose answer we lost: as in `shred_now`.
-                self.pull_before(transport, notice.seq)?;
+            for notice in resp.shreds {
+                if notice.seq <= since {
+                    return Err(Error::Hub { code: "page_out_of_order".into(), status: 200, retryable: false });
+                }
+                since = notice.seq;
+                if applied(&self.conn, &notice.order)? {
+                    continue;
+                }
+                cancel.check()?;
+                if !refreshed && !self.knows_lead(&notice)? {
+                    self.refresh_devices(transport)?;
+                    refreshed = true;
+                }
+                let key = self.verify_notice(&notice)?;
+                if key.is_none() && self.holds_team_key_before(notice.order.epoch)? {
+                    // This device was a member when the order was given (it holds an older
+                    // team key, which must now be destroyed), yet the hub sent no new key.
+                    return Err(Error::Hub { code: "shred_key_missing".into(), status: 200, retryable: true });
+                }
+                if notice.order.issued_by == self.identity()?.device_id() {
+                    // Our own order whose answer we lost: as in `shred_now`.
+                    self.pull_before(transport, notice.seq)?;
+                }
+                self.apply_order(&notice.order, key, Some(notice.seq))?;
+                n += 1;
             }
-            self.apply_order(&notice.order, key, Some(notice.seq))?;
-            n += 1;
         }
-        Ok(n)
     }
 
     /// Pulls and applies the log up to (not including) sequence number `seq`.
@@ -531,6 +541,10 @@ impl Store {
                 return Ok(());
             }
         }
+    }
+
+    fn holds_team_key_before(&self, epoch: u64) -> Result<bool> {
+        Ok(self.conn.query_row("SELECT count(*) FROM team_keys WHERE epoch < ?1", [epoch as i64], |r| r.get::<_, i64>(0))? > 0)
     }
 
     fn knows_lead(&self, notice: &ShredNotice) -> Result<bool> {

@@ -14,7 +14,8 @@ use super::tests::{info, items_of, lead, peer};
 use super::{identity, Transport, TransportError};
 use crate::{Error, PersonInput, Store};
 
-/// Answers queued per path; a path with nothing queued answers as if the network were down.
+/// Answers queued per path; a path with nothing queued answers as if the network were down
+/// (`shreds`: no more orders).
 #[derive(Default)]
 struct FakeHub {
     answers: RefCell<HashMap<String, VecDeque<Result<(u16, Vec<u8>), TransportError>>>>,
@@ -33,7 +34,12 @@ impl FakeHub {
 impl Transport for FakeHub {
     fn post(&self, path: &str, _body: &[u8]) -> Result<(u16, Vec<u8>), TransportError> {
         self.asked.borrow_mut().push(path.into());
-        self.answers.borrow_mut().get_mut(path).and_then(|q| q.pop_front()).unwrap_or_else(|| Err(TransportError("refused".into())))
+        match self.answers.borrow_mut().get_mut(path).and_then(|q| q.pop_front()) {
+            Some(a) => a,
+            // No more orders.
+            None if path == paths::SHREDS => Ok((200, serde_json::to_vec(&ShredsResponse { shreds: vec![] }).unwrap())),
+            None => Err(TransportError("refused".into())),
+        }
     }
 }
 
@@ -59,7 +65,7 @@ fn order_for(lead: &Store, to: &Store, docs: &[&str], epoch: u64) -> (ShredOrder
     let order = ShredOrder::new(&l, team, ids, epoch, ShredReason::Erasure, 1);
     let key = TeamKey::generate(epoch);
     let wrapped = wrap_team_key(&key, team, &keys_of(to).public(), &l).unwrap();
-    let notice = ShredNotice { seq: 7, received_ms: 1, order: order.clone(), team_key: Some(wrapped) };
+    let notice = ShredNotice { seq: 5000, received_ms: 1, order: order.clone(), team_key: Some(wrapped) };
     (order, key, notice)
 }
 
@@ -172,7 +178,7 @@ fn forged_tampered_or_misdirected_orders_are_refused_and_delete_nothing() {
     // Signed by a member (b itself), not a lead.
     let forged = ShredOrder::new(&keys_of(&b), team, vec![identity::wire_doc_id(&doc).unwrap()], 1, ShredReason::Erasure, 1);
     let hub = FakeHub::default();
-    hub.answer(paths::SHREDS, &ShredsResponse { shreds: vec![ShredNotice { seq: 3, received_ms: 1, order: forged, team_key: None }] });
+    hub.answer(paths::SHREDS, &ShredsResponse { shreds: vec![ShredNotice { seq: 5000, received_ms: 1, order: forged, team_key: None }] });
     hub.answer(paths::DEVICES, &directory);
     assert!(matches!(b.apply_shreds(&hub, &super::CancelToken::new()), Err(Error::Crypto(_))));
     assert_eq!(hub.asked.borrow().as_slice(), [paths::SHREDS, paths::DEVICES], "the directory is refreshed once");
@@ -185,6 +191,12 @@ fn forged_tampered_or_misdirected_orders_are_refused_and_delete_nothing() {
     let (_, _, mut notice) = order_for(&a, &b, &[&doc], 1);
     notice.team_key = Some(wrap_team_key(&TeamKey::generate(1), team, &keys_of(&a).public(), &keys_of(&a)).unwrap());
     assert!(matches!(b.verify_notice(&notice), Err(Error::Crypto(_))));
+    // A genuine order without the new team key for a device that was a member then.
+    let (_, _, mut notice) = order_for(&a, &b, &[&doc], 1);
+    notice.team_key = None;
+    let hub = FakeHub::default();
+    hub.answer(paths::SHREDS, &ShredsResponse { shreds: vec![notice] });
+    assert!(matches!(b.apply_shreds(&hub, &super::CancelToken::new()), Err(Error::Hub { code, .. }) if code == "shred_key_missing"));
     assert_eq!(count(&b, "SELECT count(*) FROM docs WHERE doc_id = ?1", &doc), 1, "nothing deleted");
     assert!(identity::team_key(&b.conn, 0).unwrap().is_some(), "no key destroyed");
 }
@@ -214,7 +226,7 @@ fn a_lost_rekey_answer_keeps_the_pending_key_which_opens_the_next_order() {
     let order2 = ShredOrder::new(&l, team, vec![identity::wire_doc_id(&other_doc).unwrap()], 2, ShredReason::Retention, 2);
     let key2 = TeamKey::generate(2);
     let w2 = wrap_team_key(&key2, team, &pending.public(), &l).unwrap();
-    hub.answer(paths::SHREDS, &ShredsResponse { shreds: vec![ShredNotice { seq: 8, received_ms: 2, order: order2, team_key: Some(w2) }] });
+    hub.answer(paths::SHREDS, &ShredsResponse { shreds: vec![ShredNotice { seq: 5001, received_ms: 2, order: order2, team_key: Some(w2) }] });
     assert_eq!(b.apply_shreds(&hub, &super::CancelToken::new()).unwrap(), 1);
     assert_eq!(b.sync.as_ref().unwrap().team_key.epoch(), 2);
     assert_eq!(count(&b, "SELECT count(*) FROM docs WHERE doc_id = ?1", &other_doc), 0);
@@ -237,4 +249,24 @@ fn a_lost_rekey_answer_keeps_the_pending_key_which_opens_the_next_order() {
     b.retire_old_kx().unwrap();
     assert_eq!(secrets(&b), (None, None));
     assert!(!b.rekey(&hub).unwrap(), "nothing pending: no request");
+}
+
+#[test]
+fn orders_beyond_one_answer_of_the_hub_are_asked_for_and_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = lead(dir.path());
+    let mut b = peer(dir.path(), &mut a);
+    let (_, doc) = shared_person(&mut a, &mut b);
+    let (_, _, n1) = order_for(&a, &b, &[&doc], 1);
+    // Both wrapped for b's agreement key as the lead saw it (b has not re-keyed in between).
+    let (_, _, mut n2) = order_for(&a, &b, &["cd".repeat(16).as_str()], 2);
+    n2.seq = 5001;
+    let hub = FakeHub::default();
+    // One order per answer: the client must ask again after the last one it got.
+    hub.answer(paths::SHREDS, &ShredsResponse { shreds: vec![n1] });
+    hub.answer(paths::SHREDS, &ShredsResponse { shreds: vec![n2] });
+    assert_eq!(b.apply_shreds(&hub, &super::CancelToken::new()).unwrap(), 2);
+    assert_eq!(hub.asked.borrow().iter().filter(|p| p.as_str() == paths::SHREDS).count(), 3, "asked until an empty answer");
+    assert_eq!(b.sync.as_ref().unwrap().team_key.epoch(), 2);
+    assert_eq!(count(&b, "SELECT count(*) FROM docs WHERE doc_id = ?1", &doc), 0);
 }
