@@ -135,6 +135,10 @@ pub struct CanaryRun {
     /// Values only looked up (alert check, person search), never written: they must not be on
     /// disk even in a plaintext store.
     pub looked_up: Vec<String>,
+    /// Free text of records linked to a person (notes, follow-ups, concern action, incident
+    /// details): sealed under that person's field key (core/src/fieldseal.rs), so they must not
+    /// be on disk even in a plaintext store, while the read API still returns them.
+    pub sealed: Vec<String>,
     /// The ids of the encounters logged (to prove the data is readable after reopening).
     pub encounters: Vec<String>,
     /// The night they were logged in.
@@ -147,6 +151,7 @@ impl CanaryRun {
         let mut v = self.current.clone();
         v.extend(self.superseded.iter().cloned());
         v.extend(self.looked_up.iter().cloned());
+        v.extend(self.sealed.iter().cloned());
         v
     }
 }
@@ -207,7 +212,9 @@ pub fn canary_scenario(s: &mut Store) -> Result<CanaryRun> {
         let logged = s.log_encounter(e.clone())?;
         run.encounters.push(logged.id.clone());
         current.push(format!("CANARY-7f3a-lang-{i}"));
-        current.push(format!("CANARY-7f3a-followup-{i} bring gloves"));
+        // A linked encounter's note and follow-up are sealed; an anonymous one's stay plain.
+        let text = if e.person.is_some() { &mut run.sealed } else { &mut current };
+        text.push(format!("CANARY-7f3a-followup-{i} bring gloves"));
         if i % 2 == 0 {
             // Amend: the old note is superseded.
             let mut a = logged.input.clone();
@@ -215,9 +222,9 @@ pub fn canary_scenario(s: &mut Store) -> Result<CanaryRun> {
             a.services.insert(Service::Naloxone, 1);
             s.amend_encounter(&logged.id, a)?;
             run.superseded.push(format!("CANARY-7f3a-enc-note-{i} Fakey was fine tonight"));
-            current.push(format!("CANARY-7f3a-enc-note-{i}-amended Fakey felt better"));
+            text.push(format!("CANARY-7f3a-enc-note-{i}-amended Fakey felt better"));
         } else {
-            current.push(format!("CANARY-7f3a-enc-note-{i} Fakey was fine tonight"));
+            text.push(format!("CANARY-7f3a-enc-note-{i} Fakey was fine tonight"));
         }
     }
 
@@ -232,7 +239,7 @@ pub fn canary_scenario(s: &mut Store) -> Result<CanaryRun> {
         shared_without_consent: true,
         legal_basis: Some(LegalBasis::VitalInterests),
     })?;
-    current.push("CANARY-7f3a-concern-action discussed options".into());
+    run.sealed.push("CANARY-7f3a-concern-action discussed options".into());
     s.record_incident(IncidentInput {
         when: chrono::Utc::now() - chrono::Duration::hours(2),
         place: "CANARY-7f3a-place behind arches".into(),
@@ -247,9 +254,9 @@ pub fn canary_scenario(s: &mut Store) -> Result<CanaryRun> {
         person: Some(p1.id.clone()),
         encounter: Some(run.encounters[1].clone()),
     })?;
-    current.extend(
+    current.push("CANARY-7f3a-place behind arches".into());
+    run.sealed.extend(
         [
-            "CANARY-7f3a-place behind arches",
             "CANARY-7f3a-injuries bruised arm",
             "CANARY-7f3a-perp tall, red jacket",
             "CANARY-7f3a-crimeref-0042",
@@ -311,12 +318,19 @@ pub fn canary_scenario(s: &mut Store) -> Result<CanaryRun> {
         .map(String::from),
     );
     s.view_person(&p1.id)?;
-    s.list_night(shift.night)?;
+    let listed = s.list_night(shift.night)?;
+    for m in run.sealed.iter().filter(|m| m.contains("enc-note") || m.contains("followup")) {
+        assert!(
+            listed.iter().any(|e| e.input.note.as_deref() == Some(m.as_str()) || e.input.follow_up.as_ref().is_some_and(|f| &f.what == m)),
+            "the read API must return sealed text {m:?}"
+        );
+    }
     s.list_concerns(shift.night)?;
     s.list_alerts()?;
     s.clashes()?;
     s.rebuild_projections()?;
-    s.audit_export("CANARY-7f3a-export-what", None)?;
+    // Audit entities are lower-case words (core/src/audit.rs); the scan matches lower case too.
+    s.audit_export("canary-7f3a-export-what", None)?;
     current.push("CANARY-7f3a-export-what".into());
 
     current.sort();

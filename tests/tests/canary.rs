@@ -144,7 +144,9 @@ fn run_variant(v: Variant) -> (Vec<Hit>, Vec<Hit>, CanaryRun, Vec<(std::path::Pa
 #[test]
 fn raw_key_store_leaves_no_marker_on_disk() {
     let (in_wal, after, run, keys) = run_variant(Variant::RawKey);
-    assert!(run.current.len() > 40, "the scenario wrote {} markers", run.current.len());
+    // Current plain markers plus the person-linked ones that are sealed (fieldseal.rs).
+    let written = run.current.len() + run.sealed.len();
+    assert!(written > 40, "the scenario wrote {written} markers");
     assert!(in_wal.is_empty(), "markers found with data in the WAL:\n{}", describe(&in_wal));
     assert!(after.is_empty(), "markers found after checkpoint and reopen:\n{}", describe(&after));
     assert!(keys.is_empty(), "key material found on disk: {keys:?}");
@@ -180,6 +182,11 @@ fn plaintext_store_is_caught_by_the_same_scan() {
     // Looked-up values are never written, not even in plaintext (no trail from a check).
     let trail: Vec<&Hit> = in_wal.iter().chain(after.iter()).filter(|h| run.looked_up.contains(&h.marker)).collect();
     assert!(trail.is_empty(), "a look-up left a trail: {trail:?}");
+    // Person-linked free text is sealed under the person's field key: not on disk in plain
+    // even without store encryption (and the read API still returned it, see the scenario).
+    assert!(run.sealed.len() >= 10, "the scenario wrote {} sealed markers", run.sealed.len());
+    let unsealed: Vec<&Hit> = in_wal.iter().chain(after.iter()).filter(|h| run.sealed.contains(&h.marker)).collect();
+    assert!(unsealed.is_empty(), "person-linked free text reached the disk in plain: {unsealed:?}");
 }
 
 /// The scanner's own forms: UTF-16 and lower-case encodings are found.
