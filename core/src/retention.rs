@@ -416,6 +416,14 @@ pub struct HeldDoc {
     pub night: Option<NaiveDate>,
 }
 
+/// What a member device's rolling window would drop (document ids by kind).
+pub(crate) struct WindowSelection {
+    shifts: Vec<String>,
+    people: Vec<String>,
+    archives: Vec<String>,
+    kept_unpushed: u64,
+}
+
 /// An alert due for the lead's review.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AlertDue {
@@ -467,7 +475,10 @@ fn reduce_shift(conn: &Connection, shift_doc: &str, key: &[u8]) -> Result<Reduce
             let mut services = BTreeMap::new();
             for s in svc.query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
                 let (s, q) = s?;
-                services.insert(parse::<Service>(&s)?, u32::try_from(q).unwrap_or(0));
+                services.insert(
+                    parse::<Service>(&s)?,
+                    u32::try_from(q).map_err(|_| Error::Document("bad service quantity".into()))?,
+                );
             }
             let mut referrals = vec![];
             for r in refs.query_map([&id], |r| {
@@ -860,7 +871,12 @@ impl Store {
         if self.settings_doc.is_empty() || self.sync_role()? == Role::Lead {
             return Ok(WindowOutcome::default());
         }
-        let (shifts, people, archives, kept_unpushed) = self.window_selection(now)?;
+        let WindowSelection {
+            shifts,
+            people,
+            archives,
+            kept_unpushed,
+        } = self.window_selection(now)?;
         let mut out = WindowOutcome {
             kept_unpushed,
             ..Default::default()
@@ -959,10 +975,7 @@ impl Store {
 
     /// The documents a member device's rolling window would drop now, by kind, and how many
     /// older ones are kept because they have unpushed changes. Leads keep everything.
-    pub(crate) fn window_selection(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<(Vec<String>, Vec<String>, Vec<String>, u64)> {
+    pub(crate) fn window_selection(&self, now: DateTime<Utc>) -> Result<WindowSelection> {
         let policy = self.settings.retention;
         let today = night_of(now, self.settings.utc_offset_minutes);
         let cutoff = (today - Duration::days(policy.device_window_days as i64)).to_string();
@@ -1056,7 +1069,12 @@ impl Store {
                 .map(|(_, d, ..)| d.clone())
                 .collect(),
         );
-        Ok((shifts, person_docs, archives, kept_unpushed))
+        Ok(WindowSelection {
+            shifts,
+            people: person_docs,
+            archives,
+            kept_unpushed,
+        })
     }
 }
 
