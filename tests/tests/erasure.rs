@@ -75,7 +75,8 @@ struct HeldKeys {
 
 fn held_keys(dev: &Dev) -> HeldKeys {
     let c = open_db(dev.store.dir(), &dev.key_hex);
-    let (device, sign, kx, pending, retiring): (String, Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>) = c
+    type Row = (String, Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+    let (device, sign, kx, pending, retiring): Row = c
         .query_row("SELECT device_id, sign_secret, kx_secret, kx_pending, kx_retiring FROM sync_identity", [], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })

@@ -19,12 +19,14 @@ use crate::remote;
 
 /// Options of `outreach person erase`.
 #[derive(Debug, Args)]
-#[command(after_help = "Destroys the person's profile (and every profile merged with it) on every device \
+#[command(
+    after_help = "Destroys the person's profile (and every profile merged with it) on every device \
 and on the hub, by destroying the keys that open it: even an old copy of the hub's database cannot be \
 read for them afterwards. Encounters, concerns and incidents stay for the anonymised counts; their \
 notes about the person become unreadable. Needs the hub (exit code 6 when it cannot be reached). \
 Cannot be undone.\n\n\
-Example:\n  outreach person erase 01890a5d-ac96-774b-bcce-b302099a8057\n  outreach person erase 01890a5d-ac96-774b-bcce-b302099a8057 --yes --json")]
+Example:\n  outreach person erase 01890a5d-ac96-774b-bcce-b302099a8057\n  outreach person erase 01890a5d-ac96-774b-bcce-b302099a8057 --yes --json"
+)]
 pub struct EraseArgs {
     /// The profile's id (any profile of a merge group erases the whole group)
     #[arg(value_name = "ID")]
@@ -45,7 +47,10 @@ pub fn run(ctx: &Context, a: EraseArgs) -> CliResult {
         return Err(remote::not_registered());
     }
     if store.sync_role().map_err(|e| ctx.core(e))? != Role::Lead {
-        return Err(CliError { exit: Exit::Refused, message: "only a lead device can erase a person; ask a team lead".into() });
+        return Err(CliError {
+            exit: Exit::Refused,
+            message: "only a lead device can erase a person; ask a team lead".into(),
+        });
     }
     let plan = store.erasure_plan(&id).map_err(|e| ctx.core(e))?;
     let name = output::cell(&plan.code_name);
@@ -71,7 +76,9 @@ pub fn run(ctx: &Context, a: EraseArgs) -> CliResult {
         );
         let answer = context::ask_line("Type the code name to erase: ")?.unwrap_or_default();
         if answer.trim() != plan.code_name.trim() {
-            return Err(CliError::other("not erased (the code name did not match); nothing was changed"));
+            return Err(CliError::other(
+                "not erased (the code name did not match); nothing was changed",
+            ));
         }
     }
     let transport = remote::store_transport(ctx, &store)?;

@@ -523,10 +523,9 @@ impl Store {
         if !registered {
             return Err(Error::State("this device is not registered with a hub yet".into()));
         }
-        let mut report = SyncReport::default();
         // Erasures first: a device back after weeks deletes the shredded documents (and its
         // queued changes to them) before it pushes anything.
-        report.shreds_applied = self.apply_shreds(transport, cancel)?;
+        let mut report = SyncReport { shreds_applied: self.apply_shreds(transport, cancel)?, ..Default::default() };
         // This device's audit entries since the last sync, into its audit document (one change).
         self.append_audit_doc()?;
         self.push(transport, progress, cancel, &mut report)?;

@@ -622,7 +622,8 @@ impl Store {
 /// The public keys of `device` if it is a lead in the directory and was not revoked before
 /// `at_ms` (hub clock).
 fn lead_keys(conn: &Connection, device: &outreach_proto::ids::DeviceId, at_ms: i64) -> Result<Option<outreach_proto::keys::DevicePublicKeys>> {
-    let row: Option<(Vec<u8>, Vec<u8>, String, Option<i64>)> = conn
+    type Row = (Vec<u8>, Vec<u8>, String, Option<i64>);
+    let row: Option<Row> = conn
         .query_row(
             "SELECT sign_pub, kx_pub, role, revoked_ms FROM sync_devices WHERE device_id = ?1",
             [device.to_hex()],

@@ -14,11 +14,13 @@ use super::tests::{info, items_of, lead, peer};
 use super::{identity, Transport, TransportError};
 use crate::{Error, PersonInput, Store};
 
+type Answer = Result<(u16, Vec<u8>), TransportError>;
+
 /// Answers queued per path; a path with nothing queued answers as if the network were down
 /// (`shreds`: no more orders).
 #[derive(Default)]
 struct FakeHub {
-    answers: RefCell<HashMap<String, VecDeque<Result<(u16, Vec<u8>), TransportError>>>>,
+    answers: RefCell<HashMap<String, VecDeque<Answer>>>,
     asked: RefCell<Vec<String>>,
 }
 
@@ -102,7 +104,7 @@ fn removed_documents_are_deleted_everywhere_dropped_on_pull_and_never_pushed() {
     ] {
         assert_eq!(count(&b, sql, &doc), 0, "{sql}");
     }
-    assert!(b.docs.get(&doc).is_none(), "no cached copy");
+    assert!(!b.docs.contains_key(&doc), "no cached copy");
     assert!(matches!(b.view_person(&pid), Err(Error::NotFound { .. })));
     // a edits again; the new key and chunk reach b and are dropped unread.
     let mut edit = a.person_for_edit(&pid).unwrap().input;
