@@ -373,3 +373,83 @@ fn a_short_policy_purges_old_detail_everywhere_and_keeps_every_count() {
         "{again:?}"
     );
 }
+
+/// A second lead device receives the archive before the shred order (the purge stopped after
+/// its archive): the shift and its archive are both held, yet every figure is counted once,
+/// the projections equal a rebuild, and the later shred changes no figure either.
+#[test]
+fn a_second_lead_counts_once_while_it_holds_both_a_shift_and_its_archive() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = InProcHub::sqlite(&tmp.path().join("hub.db"));
+    let opts = StoreOptions::default();
+    let now = Utc::now();
+    let mut lead = Store::create(
+        &tmp.path().join("lead"),
+        Unlock::Key(StoreKey::generate()),
+        TeamSetup::new("TEST Team", ZONES),
+        &opts,
+    )
+    .unwrap();
+    lead.register_team(&hub, HUB_URL, SETUP_CODE, "TEST lead laptop")
+        .unwrap();
+    let code = lead.create_invite(&hub, Role::Lead, 3_600_000).unwrap();
+    let mut lead2 = Store::create_from_invite(
+        &tmp.path().join("lead2"),
+        Unlock::Key(StoreKey::generate()),
+        &code,
+        "TEST second lead laptop",
+        &hub,
+        &opts,
+    )
+    .unwrap();
+    sync(&mut lead, &hub);
+    sync(&mut lead2, &hub);
+    let p = lead.add_person(PersonInput::new("Fakey Comet")).unwrap().id;
+    for d in [100, 70, 20] {
+        shift(&mut lead, now, d, "TEST lead car", &[&p]);
+    }
+    lead.set_retention(RetentionPolicy {
+        detail_days: 60,
+        device_window_days: 14,
+        alert_review_days: 30,
+    })
+    .unwrap();
+    sync(&mut lead, &hub);
+    sync(&mut lead2, &hub);
+    let (from, to) = (now.date_naive() - Duration::days(120), now.date_naive());
+    let ro = ReportOptions::default();
+    let before = sections(&lead2.report_unsuppressed(from, to, &ro).unwrap());
+    assert_eq!(shifts_held(&lead2).len(), 3);
+
+    // The first lead reduces (archive pushed) but does not shred yet.
+    let (plan, archives) = lead.reduce_for_retention(now).unwrap();
+    assert_eq!((plan.shift_docs.len(), archives.len()), (2, 1));
+    sync(&mut lead, &hub);
+    sync(&mut lead2, &hub);
+    let held = shifts_held(&lead2);
+    assert_eq!(held.len(), 3, "the second lead still holds every shift");
+    assert_eq!(
+        held.iter().filter(|(_, n)| n.is_none()).count(),
+        2,
+        "two of them reduced by the archive: {held:?}"
+    );
+    assert!(kinds_held(&lead2, "archive").contains(&archives[0]));
+    assert_eq!(
+        sections(&lead2.report_unsuppressed(from, to, &ro).unwrap()),
+        before,
+        "shift and archive both held: counted once"
+    );
+    assert!(lead2.verify_projections().unwrap());
+
+    // The purge finishes: the held, reduced shifts are shredded without a second archive.
+    let out = lead.purge(&hub, now).unwrap();
+    assert!(out.archives.is_empty());
+    assert_eq!(out.shredded, 2);
+    sync(&mut lead2, &hub);
+    assert_eq!(shifts_held(&lead2).len(), 1);
+    assert_eq!(
+        sections(&lead2.report_unsuppressed(from, to, &ro).unwrap()),
+        before
+    );
+    assert!(lead2.verify_projections().unwrap());
+}
