@@ -517,6 +517,10 @@ fn changes_pushed_around_the_order_still_reach_devices_enrolled_later() {
     sync(&mut van2, &hub);
     start(&mut van2, "TEST van 2");
     let enc2 = van2.log_encounter(EncounterInput::new(ZONE)).unwrap().id;
+    // ... and an edit of the person about to be erased: the hub discards it.
+    let mut edit = van2.person_for_edit(&p2.id).unwrap().input;
+    edit.note = Some("TEST edit that arrives after the erasure".into());
+    van2.edit_person(&p2.id, edit).unwrap();
     let lead_cell = RefCell::new(&mut lead);
     {
         let t = Hooked {
@@ -528,6 +532,8 @@ fn changes_pushed_around_the_order_still_reach_devices_enrolled_later() {
         };
         van2.sync(&t, &no_progress, &CancelToken::new()).expect("the order met in the pull is applied there");
     }
+    assert_eq!(van2.outbox_len().unwrap(), 0, "the discarded edit left the outbox");
+    assert!(van2.view_person(&p2.id).is_err(), "the order was applied when met in the pull");
     let lead = lead_cell.into_inner();
 
     let mut van3 = join(lead, "van3");
