@@ -92,7 +92,8 @@ pub fn audit(ctx: &Context, a: AuditArgs) -> CliResult {
         let filtered = a.person.is_some() || a.device.is_some() || a.action.is_some() || from.is_some() || to.is_some();
         return emit(if filtered { "No audit events match.\n" } else { "The audit log is empty.\n" });
     }
-    let mut t = Table::new(&["AT", "DEVICE", "#", "ACTOR", "ACTION", "ENTITY", "ID"]);
+    // SEQ: the order this store received the entry; ENTRY: its number in its device's chain.
+    let mut t = Table::new(&["SEQ", "AT", "DEVICE", "ENTRY", "ACTOR", "ACTION", "ENTITY", "ID"]);
     for e in &events {
         let at = chrono::DateTime::parse_from_rfc3339(&e.at)
             .map(|t| {
@@ -103,6 +104,7 @@ pub fn audit(ctx: &Context, a: AuditArgs) -> CliResult {
             })
             .unwrap_or_else(|_| e.at.clone());
         t.row(vec![
+            e.seq.to_string(),
             at,
             output::short(&e.device),
             e.device_seq.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),

@@ -158,9 +158,9 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE audit ADD COLUMN prev_hash BLOB;
     ALTER TABLE audit ADD COLUMN hash BLOB;
     ALTER TABLE audit ADD COLUMN sig BLOB;
+    -- Only the chain's own index: indexes on entity_id and at slowed every logged encounter
+    -- measurably (store bench), for queries that only a lead at a desk runs.
     CREATE UNIQUE INDEX audit_chain ON audit(device, dseq);
-    CREATE INDEX audit_entity ON audit(entity_id);
-    CREATE INDEX audit_at ON audit(at);
     -- retention
     -- `retention_sources` (a projection of archive documents): which shift documents each
     -- retention archive reduced; a shift listed here projects nothing (the archive's rows
