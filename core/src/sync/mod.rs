@@ -661,19 +661,25 @@ impl Store {
                 self.refresh_devices(transport)?;
                 refreshed = true;
             }
-            // A shred order issued since this sync's first step: apply it (with its team key)
-            // before anything of this page, then read the page again.
-            if self.page_has_new_shred(&page.items)? {
-                if shred_retry {
-                    return Err(Error::Hub { code: "shred_not_listed".into(), status: 200, retryable: true });
+            // A shred order issued since this sync's first step: what comes before it is
+            // applied with the keys it was written under; then the order (with its team key,
+            // from `shreds`); then the log is read on from there.
+            let (items, next, more) = match self.first_new_shred(&page.items)? {
+                Some(0) => {
+                    if shred_retry {
+                        return Err(Error::Hub { code: "shred_not_listed".into(), status: 200, retryable: true });
+                    }
+                    shred_retry = true;
+                    self.apply_shreds(transport, cancel)?;
+                    cursor = self.sync_row("pull_cursor", |r| r.get::<_, i64>(0))? as u64;
+                    continue;
                 }
-                shred_retry = true;
-                self.apply_shreds(transport, cancel)?;
-                continue;
-            }
+                Some(i) => (&page.items[..i], page.items[i].seq - 1, true),
+                None => (&page.items[..], page.next_cursor, page.more),
+            };
             shred_retry = false;
-            let outcome = self.apply_page(&page.items, page.next_cursor)?;
-            cursor = page.next_cursor;
+            let outcome = self.apply_page(items, next)?;
+            cursor = next;
             report.pages += 1;
             report.pulled_chunks += outcome.chunks;
             report.pulled_bytes += outcome.bytes;
@@ -684,11 +690,11 @@ impl Store {
             progress(SyncProgress {
                 phase: SyncPhase::Pull,
                 chunks_done: report.pulled_chunks + report.skipped_own,
-                chunks_total: if page.more { None } else { Some(report.pulled_chunks + report.skipped_own) },
+                chunks_total: if more { None } else { Some(report.pulled_chunks + report.skipped_own) },
                 bytes_done: report.pulled_bytes,
-                bytes_total: if page.more { None } else { Some(report.pulled_bytes) },
+                bytes_total: if more { None } else { Some(report.pulled_bytes) },
             });
-            if !page.more {
+            if !more {
                 return Ok(());
             }
         }

@@ -601,14 +601,19 @@ impl Store {
 
     /// Whether a pulled page names a shred order not applied here yet.
     pub(crate) fn page_has_new_shred(&self, items: &[PullItem]) -> Result<bool> {
-        for it in items {
+        Ok(self.first_new_shred(items)?.is_some())
+    }
+
+    /// The index of the first item of a pulled page that is a shred order not applied here.
+    pub(crate) fn first_new_shred(&self, items: &[PullItem]) -> Result<Option<usize>> {
+        for (i, it) in items.iter().enumerate() {
             if let PullEntry::Shred { order } = &it.entry {
                 if !applied(&self.conn, order)? {
-                    return Ok(true);
+                    return Ok(Some(i));
                 }
             }
         }
-        Ok(false)
+        Ok(None)
     }
 
     /// Shred orders applied on this device, newest first: (epoch, reason, documents, when).
