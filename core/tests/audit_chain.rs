@@ -409,3 +409,25 @@ fn filters_return_the_right_entries() {
     assert_eq!(two.len(), 2);
     assert_eq!(two[0].seq, all[0].seq);
 }
+
+#[test]
+fn rows_from_before_the_chain_are_counted_not_verified() {
+    let mut f = fixture(11);
+    activity(&mut f.store);
+    let c = raw_conn(&f.dir, &f.raw);
+    // What a store migrated from v4 holds: rows without chain columns, stored before the first
+    // chained entry.
+    for seq in [-1, 0] {
+        c.execute(
+            "INSERT INTO audit (seq, at, device, actor, action, entity, entity_id) VALUES (?1, '2025-12-01T21:00:00+00:00', ?2, 'staff-test', 'person.view', 'person', NULL)",
+            rusqlite::params![seq, f.store.device_id()],
+        )
+        .unwrap();
+    }
+    let v = f.store.verify_audit().unwrap();
+    assert!(v.is_ok(), "{v:?}");
+    assert_eq!(v.pre_chain, 2);
+    // They are still listed.
+    let all = f.store.audit_log(1000).unwrap();
+    assert_eq!(all.iter().filter(|e| e.device_seq.is_none()).count(), 2);
+}
