@@ -287,7 +287,11 @@ impl Store {
                 }
                 // A device re-keyed (or another lead moved the epoch) between the directory and
                 // the order: look again and make a fresh order.
-                Err(Error::Hub { code, .. }) if (code == "conflict" || code == "epoch_mismatch") && attempt < 3 => continue,
+                Err(Error::Hub { code, .. }) if (code == "conflict" || code == "epoch_mismatch") && attempt < 3 => {
+                    // Another lead's order may be the reason: apply it first.
+                    self.apply_shreds(transport, &CancelToken::new())?;
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         };
@@ -352,7 +356,10 @@ impl Store {
         }
         let held = delete_docs_tx(&t, &docs, Some(order.epoch), &settings_doc)?;
         let mut new_current: Option<TeamKey> = None;
-        if let Some(key) = key {
+        // An order older than one already applied here (two leads' orders, applied out of
+        // turn): its documents go, but its team key must not come back.
+        let stale = floor(&t)? >= order.epoch;
+        if let Some(key) = key.filter(|_| !stale) {
             let epoch = order.epoch;
             let issuer = order.issued_by == me;
             t.execute(

@@ -272,3 +272,18 @@ fn orders_beyond_one_answer_of_the_hub_are_asked_for_and_applied() {
     assert_eq!(b.sync.as_ref().unwrap().team_key.epoch(), 2);
     assert_eq!(count(&b, "SELECT count(*) FROM docs WHERE doc_id = ?1", &doc), 0);
 }
+
+#[test]
+fn an_order_applied_out_of_turn_deletes_its_documents_but_never_brings_back_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = lead(dir.path());
+    let mut b = peer(dir.path(), &mut a);
+    let (_, doc) = shared_person(&mut a, &mut b);
+    let (newer, k3, _) = order_for(&a, &b, &["cd".repeat(16).as_str()], 3);
+    b.apply_order(&newer, Some(k3), Some(5001)).unwrap();
+    let (older, k2, _) = order_for(&a, &b, &[&doc], 2);
+    assert_eq!(b.apply_order(&older, Some(k2), Some(5000)).unwrap(), 1, "its documents are deleted");
+    assert!(identity::team_key(&b.conn, 2).unwrap().is_none(), "an older epoch's key is not installed");
+    assert_eq!(b.sync.as_ref().unwrap().team_key.epoch(), 3);
+    assert!(super::shred::applied(&b.conn, &older).unwrap());
+}
