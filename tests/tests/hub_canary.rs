@@ -37,6 +37,11 @@ fn device_markers(s: &mut Store, tag: &str) -> Vec<String> {
     e.note = Some(m("encounter-note"));
     e.services.insert(Service::Condoms, 3);
     let enc = s.log_encounter(e).unwrap();
+    // An anonymous contact's note is not sealed to anyone (nothing says whose it is): it is
+    // the plain free text the hub must still never see, and the control's visible marker.
+    let mut anon = EncounterInput::new(&zones[0]);
+    anon.note = Some(m("anon-encounter-note"));
+    s.log_encounter(anon).unwrap();
     s.record_concern(ConcernInput {
         category: ConcernCategory::AdultAtRisk,
         indicators: vec![Indicator::Controlled],
@@ -85,6 +90,7 @@ fn device_markers(s: &mut Store, tag: &str) -> Vec<String> {
         format!("Fakey {}", m("codename")),
         m("person-note"),
         m("encounter-note"),
+        m("anon-encounter-note"),
         m("concern-action"),
         m("incident-place"),
         m("incident-injuries"),
@@ -303,7 +309,12 @@ fn plaintext_device_store_is_caught_by_the_same_scan() {
     s.checkpoint().unwrap();
     drop(s);
     let hits = scan_hub_dir(&dir, &markers);
-    for m in ["CANARY-7f3a-dev1-encounter-note", "CANARY-7f3a-dev1-concern-action", "CANARY-7f3a-dev1-incident-description", "+447700900311"] {
+    for m in ["CANARY-7f3a-dev1-anon-encounter-note", "CANARY-7f3a-dev1-person-note", "CANARY-7f3a-dev1-incident-place", "+447700900311"] {
         assert!(hits.iter().any(|h| h.marker == m), "{m} not found in a plaintext store: {hits:?}");
+    }
+    // Person-linked free text is sealed under the person's field key even inside a plaintext
+    // store (tests/tests/canary.rs checks that in detail); the scan must not see it here either.
+    for m in ["CANARY-7f3a-dev1-encounter-note", "CANARY-7f3a-dev1-concern-action", "CANARY-7f3a-dev1-incident-description"] {
+        assert!(!hits.iter().any(|h| h.marker == m), "{m} is person-linked and must be sealed: {hits:?}");
     }
 }
