@@ -88,7 +88,17 @@ pub fn canonical_bytes(
     entity: &str,
     entity_id: Option<&str>,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ENTRY_DOMAIN.len() + 64 + 32 + device.len() + at.len() + actor.len() + action.len() + entity.len() + 48);
+    let mut out = Vec::with_capacity(
+        ENTRY_DOMAIN.len()
+            + 64
+            + 32
+            + device.len()
+            + at.len()
+            + actor.len()
+            + action.len()
+            + entity.len()
+            + 48,
+    );
     out.extend_from_slice(ENTRY_DOMAIN);
     put_field(&mut out, device);
     out.extend_from_slice(&seq.to_be_bytes());
@@ -119,7 +129,10 @@ pub fn entry_hash(
     entity: &str,
     entity_id: Option<&str>,
 ) -> [u8; 32] {
-    Sha256::digest(canonical_bytes(device, seq, prev_hash, at, actor, action, entity, entity_id)).into()
+    Sha256::digest(canonical_bytes(
+        device, seq, prev_hash, at, actor, action, entity, entity_id,
+    ))
+    .into()
 }
 
 fn sig_message(hash: &[u8; 32]) -> Vec<u8> {
@@ -142,12 +155,19 @@ pub fn doc_id_for(device: &str) -> String {
 /// lower-case words joined by `.`, `_` or `-`; ids are pseudonymous tokens (letters, digits and
 /// `._:-`, no spaces), such as record ids or a night range `2026-01-01..2026-01-31`.
 pub fn check_fields(action: &str, entity: &str, entity_id: Option<&str>) -> Result<()> {
-    let word = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
+    let word =
+        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
     if action.is_empty() || action.len() > MAX_FIELD || !action.chars().all(word) {
-        return Err(Error::invalid("audit.action", "must be lower-case words joined by '.', '_' or '-'"));
+        return Err(Error::invalid(
+            "audit.action",
+            "must be lower-case words joined by '.', '_' or '-'",
+        ));
     }
     if entity.is_empty() || entity.len() > MAX_FIELD || !entity.chars().all(word) {
-        return Err(Error::invalid("audit.entity", "must be lower-case words joined by '.', '_' or '-'"));
+        return Err(Error::invalid(
+            "audit.entity",
+            "must be lower-case words joined by '.', '_' or '-'",
+        ));
     }
     if let Some(id) = entity_id {
         let token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
@@ -171,14 +191,19 @@ pub(crate) struct Signer {
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer").field("device", &self.device).finish_non_exhaustive()
+        f.debug_struct("Signer")
+            .field("device", &self.device)
+            .finish_non_exhaustive()
     }
 }
 
 impl Signer {
     fn from_identity(id: &Identity) -> Signer {
         let secret = id.keys.signing_secret();
-        Signer { key: SigningKey::from_bytes(&secret), device: id.device_id().to_hex() }
+        Signer {
+            key: SigningKey::from_bytes(&secret),
+            device: id.device_id().to_hex(),
+        }
     }
 
     fn sign(&self, hash: &[u8; 32]) -> [u8; 64] {
@@ -192,9 +217,12 @@ pub(crate) fn signer<'a>(cell: &'a OnceCell<Signer>, id: Option<&Identity>) -> R
     if let Some(s) = cell.get() {
         return Ok(s);
     }
-    let id = id.ok_or_else(|| Error::State("this store has no sync identity to sign its audit log with".into()))?;
+    let id = id.ok_or_else(|| {
+        Error::State("this store has no sync identity to sign its audit log with".into())
+    })?;
     let _ = cell.set(Signer::from_identity(id));
-    cell.get().ok_or_else(|| Error::State("audit signer unavailable".into()))
+    cell.get()
+        .ok_or_else(|| Error::State("audit signer unavailable".into()))
 }
 
 fn arr32(v: &[u8]) -> Option<[u8; 32]> {
@@ -220,10 +248,22 @@ pub(crate) fn append(
     let (seq, prev) = match head {
         // A damaged head (wrong length) is chained over as its digest: writing goes on, and
         // verification reports the damage.
-        Some((s, h)) => (s as u64 + 1, arr32(&h).unwrap_or_else(|| Sha256::digest(&h).into())),
+        Some((s, h)) => (
+            s as u64 + 1,
+            arr32(&h).unwrap_or_else(|| Sha256::digest(&h).into()),
+        ),
         None => (1, GENESIS),
     };
-    let hash = entry_hash(&signer.device, seq, &prev, at, actor, action, entity, entity_id);
+    let hash = entry_hash(
+        &signer.device,
+        seq,
+        &prev,
+        at,
+        actor,
+        action,
+        entity,
+        entity_id,
+    );
     let sig = signer.sign(&hash);
     exec(
         conn,
@@ -271,7 +311,11 @@ impl DocEntry {
 
     fn from_json(v: &Json) -> Option<DocEntry> {
         let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-        let h = |k: &str| v.get(k).and_then(|x| x.as_str()).and_then(|x| hex::decode(x).ok());
+        let h = |k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_str())
+                .and_then(|x| hex::decode(x).ok())
+        };
         Some(DocEntry {
             seq: v.get("seq")?.as_u64()?,
             prev: h("prev")?.try_into().ok()?,
@@ -303,7 +347,9 @@ fn doc_device(d: &Automerge) -> Result<Option<String>> {
 /// The sequence numbers of the entries a document holds, each with the entry when it parses
 /// (`None` for a malformed one), for sequence numbers above `after`.
 fn doc_entries(d: &Automerge, after: u64) -> Result<BTreeMap<u64, Option<DocEntry>>> {
-    let Some(m) = doc::child_map(d, &ROOT, "entries")? else { return Ok(BTreeMap::new()) };
+    let Some(m) = doc::child_map(d, &ROOT, "entries")? else {
+        return Ok(BTreeMap::new());
+    };
     let mut out = BTreeMap::new();
     let keys: Vec<String> = d.keys(&m).collect();
     for k in keys {
@@ -312,7 +358,10 @@ fn doc_entries(d: &Automerge, after: u64) -> Result<BTreeMap<u64, Option<DocEntr
             continue;
         }
         let entry = match doc::child_map(d, &m, &k) {
-            Ok(Some(obj)) => doc::read_json(d, &obj).ok().and_then(|j| DocEntry::from_json(&j)).filter(|e| e.seq == seq),
+            Ok(Some(obj)) => doc::read_json(d, &obj)
+                .ok()
+                .and_then(|j| DocEntry::from_json(&j))
+                .filter(|e| e.seq == seq),
             _ => None,
         };
         out.insert(seq, entry);
@@ -322,8 +371,13 @@ fn doc_entries(d: &Automerge, after: u64) -> Result<BTreeMap<u64, Option<DocEntr
 
 /// The highest sequence number a document holds (0 if none).
 fn doc_last_seq(d: &Automerge) -> Result<u64> {
-    let Some(m) = doc::child_map(d, &ROOT, "entries")? else { return Ok(0) };
-    Ok(d.keys(&m).filter_map(|k| k.parse::<u64>().ok()).max().unwrap_or(0))
+    let Some(m) = doc::child_map(d, &ROOT, "entries")? else {
+        return Ok(0);
+    };
+    Ok(d.keys(&m)
+        .filter_map(|k| k.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0))
 }
 
 /// Projects an audit document received from another device into the `audit` table (leads
@@ -339,7 +393,9 @@ pub(crate) fn project(conn: &Connection, d: &Automerge) -> Result<()> {
     if role != "lead" {
         return Ok(());
     }
-    let Some(device) = doc_device(d)? else { return Ok(()) };
+    let Some(device) = doc_device(d)? else {
+        return Ok(());
+    };
     if device == me {
         return Ok(());
     }
@@ -445,7 +501,10 @@ impl AuditVerification {
 
     /// Every device with a problem, with it.
     pub fn problems(&self) -> Vec<(&str, AuditProblem)> {
-        self.devices.iter().filter_map(|d| d.problem.map(|p| (d.device.as_str(), p))).collect()
+        self.devices
+            .iter()
+            .filter_map(|d| d.problem.map(|p| (d.device.as_str(), p)))
+            .collect()
     }
 }
 
@@ -485,17 +544,35 @@ fn device_rows(conn: &Connection, device: &str) -> Result<Vec<Row>> {
 
 /// Walks a device's rows in stored order. Returns (entries verified, first problem, the stored
 /// hash of every entry by sequence number).
-fn walk_chain(device: &str, rows: &[Row], key: Option<&DevicePublicKeys>) -> (u64, Option<AuditProblem>, HashMap<u64, Vec<u8>>) {
-    let hashes: HashMap<u64, Vec<u8>> =
-        rows.iter().filter(|r| r.seq > 0).map(|r| (r.seq as u64, r.hash.clone().unwrap_or_default())).collect();
-    let mut expected: u64 = 1;
+fn walk_chain(
+    device: &str,
+    rows: &[Row],
+    key: Option<&DevicePublicKeys>,
+) -> (u64, Option<AuditProblem>, HashMap<u64, Vec<u8>>) {
+    let hashes: HashMap<u64, Vec<u8>> = rows
+        .iter()
+        .filter(|r| r.seq > 0)
+        .map(|r| (r.seq as u64, r.hash.clone().unwrap_or_default()))
+        .collect();
     let mut prev = GENESIS;
-    let mut checked = 0u64;
     for (i, r) in rows.iter().enumerate() {
-        let problem = |kind| Some(AuditProblem { kind, seq: expected });
+        // Entries 1..=i verified so far; this row must be entry i + 1.
+        let (checked, expected) = (i as u64, i as u64 + 1);
+        let problem = |kind| {
+            Some(AuditProblem {
+                kind,
+                seq: expected,
+            })
+        };
         if r.seq < 1 || r.seq as u64 != expected {
-            let later = rows[i + 1..].iter().any(|x| x.seq > 0 && x.seq as u64 == expected);
-            let kind = if later { AuditProblemKind::Reordered } else { AuditProblemKind::Missing };
+            let later = rows[i + 1..]
+                .iter()
+                .any(|x| x.seq > 0 && x.seq as u64 == expected);
+            let kind = if later {
+                AuditProblemKind::Reordered
+            } else {
+                AuditProblemKind::Missing
+            };
             return (checked, problem(kind), hashes);
         }
         let (Some(p), Some(h), Some(s)) = (
@@ -505,7 +582,16 @@ fn walk_chain(device: &str, rows: &[Row], key: Option<&DevicePublicKeys>) -> (u6
         ) else {
             return (checked, problem(AuditProblemKind::Edited), hashes);
         };
-        let want = entry_hash(device, expected, &p, &r.at, &r.actor, &r.action, &r.entity, r.entity_id.as_deref());
+        let want = entry_hash(
+            device,
+            expected,
+            &p,
+            &r.at,
+            &r.actor,
+            &r.action,
+            &r.entity,
+            r.entity_id.as_deref(),
+        );
         if want != h {
             return (checked, problem(AuditProblemKind::Edited), hashes);
         }
@@ -519,20 +605,31 @@ fn walk_chain(device: &str, rows: &[Row], key: Option<&DevicePublicKeys>) -> (u6
             return (checked, problem(AuditProblemKind::Forked), hashes);
         }
         prev = h;
-        expected += 1;
-        checked += 1;
     }
-    (checked, None, hashes)
+    (rows.len() as u64, None, hashes)
 }
 
 /// Compares the table's hashes with a synced copy: the first entry of the copy that the table
 /// lacks (missing) or holds differently (edited).
-fn compare_with_copy(hashes: &HashMap<u64, Vec<u8>>, copy: &BTreeMap<u64, Option<DocEntry>>) -> Option<AuditProblem> {
+fn compare_with_copy(
+    hashes: &HashMap<u64, Vec<u8>>,
+    copy: &BTreeMap<u64, Option<DocEntry>>,
+) -> Option<AuditProblem> {
     for (seq, e) in copy {
         let Some(e) = e else { continue };
         match hashes.get(seq) {
-            None => return Some(AuditProblem { kind: AuditProblemKind::Missing, seq: *seq }),
-            Some(h) if h.as_slice() != e.hash.as_slice() => return Some(AuditProblem { kind: AuditProblemKind::Edited, seq: *seq }),
+            None => {
+                return Some(AuditProblem {
+                    kind: AuditProblemKind::Missing,
+                    seq: *seq,
+                })
+            }
+            Some(h) if h.as_slice() != e.hash.as_slice() => {
+                return Some(AuditProblem {
+                    kind: AuditProblemKind::Edited,
+                    seq: *seq,
+                })
+            }
             Some(_) => {}
         }
     }
@@ -543,11 +640,19 @@ fn compare_with_copy(hashes: &HashMap<u64, Vec<u8>>, copy: &BTreeMap<u64, Option
 /// derive their id are left out).
 fn directory(conn: &Connection) -> Result<HashMap<String, DevicePublicKeys>> {
     let mut st = conn.prepare("SELECT device_id, sign_pub, kx_pub FROM sync_devices")?;
-    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?)))?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+        ))
+    })?;
     let mut out = HashMap::new();
     for row in rows {
         let (id, sp, kp) = row?;
-        let (Some(sign_pub), Some(kx_pub)) = (arr32(&sp), arr32(&kp)) else { continue };
+        let (Some(sign_pub), Some(kx_pub)) = (arr32(&sp), arr32(&kp)) else {
+            continue;
+        };
         let keys = DevicePublicKeys { sign_pub, kx_pub };
         if DeviceId::from_signing_public(&sign_pub).to_hex() == id {
             out.insert(id, keys);
@@ -593,7 +698,10 @@ impl Store {
         }
         // IMMEDIATE: the head is read and the entry written under one write lock, so two
         // processes on one store can never give two entries the same number.
-        let t = rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)?;
+        let t = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
         append(&t, signer, &at, &self.user, action, entity, id)?;
         t.commit()?;
         Ok(())
@@ -603,7 +711,9 @@ impl Store {
     /// in ONE change (sealed and queued like any other). Called at the start of every sync.
     /// Returns the number of entries appended (0 leaves the document untouched).
     pub(crate) fn append_audit_doc(&mut self) -> Result<u64> {
-        let device = signer(&self.audit_signer, self.sync.as_ref())?.device.clone();
+        let device = signer(&self.audit_signer, self.sync.as_ref())?
+            .device
+            .clone();
         let doc_id = doc_id_for(&device);
         let exists = self
             .conn
@@ -651,7 +761,10 @@ impl Store {
                     entity,
                     entity_id,
                     hash: hash.as_deref().and_then(arr32).unwrap_or_default(),
-                    sig: sig.as_deref().and_then(|s| <[u8; 64]>::try_from(s).ok()).unwrap_or([0u8; 64]),
+                    sig: sig
+                        .as_deref()
+                        .and_then(|s| <[u8; 64]>::try_from(s).ok())
+                        .unwrap_or([0u8; 64]),
                 });
             }
             out
@@ -685,7 +798,10 @@ impl Store {
     /// Verifies the audit chains held: this device's own, and on a lead every device's copy
     /// received through sync. Read-only. See [`AuditVerification`].
     pub fn verify_audit(&self) -> Result<AuditVerification> {
-        let id = self.sync.as_ref().ok_or_else(|| Error::State("this store has no sync identity".into()))?;
+        let id = self
+            .sync
+            .as_ref()
+            .ok_or_else(|| Error::State("this store has no sync identity".into()))?;
         let me = id.device_id().to_hex();
         let lead = id.role == crate::sync::Role::Lead;
         let mut keys = directory(&self.conn)?;
@@ -694,20 +810,26 @@ impl Store {
         // Synced copies held: this device's own document, and on a lead everyone's.
         let mut copies: HashMap<String, BTreeMap<u64, Option<DocEntry>>> = HashMap::new();
         let docs: Vec<String> = {
-            let mut st = self.conn.prepare("SELECT doc_id FROM docs WHERE kind = ?1")?;
+            let mut st = self
+                .conn
+                .prepare("SELECT doc_id FROM docs WHERE kind = ?1")?;
             let rows = st.query_map([DocKind::Audit.as_str()], |r| r.get(0))?;
             rows.collect::<rusqlite::Result<_>>()?
         };
         for doc_id in docs {
             let d = load_doc_from(&self.conn, &doc_id, self.actor.clone())?;
-            let Some(device) = doc_device(&d)? else { continue };
+            let Some(device) = doc_device(&d)? else {
+                continue;
+            };
             if (device == me || lead) && doc_id == doc_id_for(&device) {
                 copies.insert(device, doc_entries(&d, 0)?);
             }
         }
 
         let mut devices: BTreeSet<String> = {
-            let mut st = self.conn.prepare("SELECT DISTINCT device FROM audit WHERE dseq IS NOT NULL")?;
+            let mut st = self
+                .conn
+                .prepare("SELECT DISTINCT device FROM audit WHERE dseq IS NOT NULL")?;
             let rows = st.query_map([], |r| r.get::<_, String>(0))?;
             rows.collect::<rusqlite::Result<_>>()?
         };
@@ -715,8 +837,11 @@ impl Store {
         devices.remove(&me);
 
         // Rows without a chain: allowed only before the first chained row (pre-v5 history).
-        let first_chained: Option<i64> =
-            self.conn.query_row("SELECT min(seq) FROM audit WHERE dseq IS NOT NULL", [], |r| r.get(0))?;
+        let first_chained: Option<i64> = self.conn.query_row(
+            "SELECT min(seq) FROM audit WHERE dseq IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )?;
         let pre_chain: i64 = self.conn.query_row(
             "SELECT count(*) FROM audit WHERE dseq IS NULL AND seq < ?1",
             [first_chained.unwrap_or(i64::MAX)],
@@ -725,7 +850,9 @@ impl Store {
         let mut unchained: HashMap<String, i64> = HashMap::new();
         if let Some(first) = first_chained {
             let mut st = self.conn.prepare("SELECT device, min(seq) FROM audit WHERE dseq IS NULL AND seq > ?1 GROUP BY device")?;
-            let rows = st.query_map([first], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let rows = st.query_map([first], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?;
             for row in rows {
                 let (d, s) = row?;
                 unchained.insert(d, s);
@@ -743,7 +870,7 @@ impl Store {
             let (mut checked, mut problem, hashes) = walk_chain(&device, &rows, keys.get(&device));
             if let Some(copy) = copies.get(&device) {
                 if let Some(p) = compare_with_copy(&hashes, copy) {
-                    if problem.map_or(true, |q| p.seq < q.seq) {
+                    if !matches!(problem, Some(q) if q.seq <= p.seq) {
                         checked = checked.min(p.seq.saturating_sub(1));
                         problem = Some(p);
                     }
@@ -751,12 +878,24 @@ impl Store {
             }
             if problem.is_none() {
                 if let Some(local) = unchained.get(&device) {
-                    problem = Some(AuditProblem { kind: AuditProblemKind::Unchained, seq: *local as u64 });
+                    problem = Some(AuditProblem {
+                        kind: AuditProblemKind::Unchained,
+                        seq: *local as u64,
+                    });
                 }
             }
-            out.push(DeviceAuditCheck { own: device == me, device, checked, held: rows.len() as u64, problem });
+            out.push(DeviceAuditCheck {
+                own: device == me,
+                device,
+                checked,
+                held: rows.len() as u64,
+                problem,
+            });
         }
-        Ok(AuditVerification { devices: out, pre_chain: pre_chain as u64 })
+        Ok(AuditVerification {
+            devices: out,
+            pre_chain: pre_chain as u64,
+        })
     }
 
     /// Audit events matching `filter`, newest first (by time, then by the order stored). On a
@@ -781,16 +920,32 @@ impl Store {
         }
         if let Some(d) = &filter.device {
             if d.is_empty() || !d.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(Error::invalid("device", "a device id is hex digits (a short prefix is enough)"));
+                return Err(Error::invalid(
+                    "device",
+                    "a device id is hex digits (a short prefix is enough)",
+                ));
             }
-            arg(&mut sql, " AND substr(device, 1, length(?#)) = ?#", d.to_ascii_lowercase());
+            arg(
+                &mut sql,
+                " AND substr(device, 1, length(?#)) = ?#",
+                d.to_ascii_lowercase(),
+            );
         }
         if let Some(a) = &filter.action {
-            check_fields(a, "x", None).map_err(|_| Error::invalid("action", "an action is lower-case words joined by '.', e.g. person.view"))?;
+            check_fields(a, "x", None).map_err(|_| {
+                Error::invalid(
+                    "action",
+                    "an action is lower-case words joined by '.', e.g. person.view",
+                )
+            })?;
             if a.contains('.') {
                 arg(&mut sql, " AND action = ?#", a.clone());
             } else {
-                arg(&mut sql, " AND (action = ?# OR substr(action, 1, length(?#) + 1) = ?# || '.')", a.clone());
+                arg(
+                    &mut sql,
+                    " AND (action = ?# OR substr(action, 1, length(?#) + 1) = ?# || '.')",
+                    a.clone(),
+                );
             }
         }
         if let Some(f) = &filter.from {
@@ -837,7 +992,12 @@ mod tests {
 
     #[test]
     fn fields_with_names_or_free_text_are_refused() {
-        assert!(check_fields("person.view", "person", Some("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")).is_ok());
+        assert!(check_fields(
+            "person.view",
+            "person",
+            Some("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
+        )
+        .is_ok());
         assert!(check_fields("report.create", "report", Some("2026-01-01..2026-01-31")).is_ok());
         assert!(check_fields("person.view", "person", Some("Fakey Moonbeam")).is_err());
         assert!(check_fields("Person View", "person", None).is_err());
