@@ -31,8 +31,9 @@ pub struct AuditArgs {
     /// Only events on or before this date (team time zone)
     #[arg(long, value_name = "DATE")]
     to: Option<String>,
-    /// Check every chain and signature instead of listing; exits 1 naming the device and entry if anything fails
-    #[arg(long, conflicts_with_all = ["person", "device", "action", "from", "to"])]
+    /// Check every chain and signature (always the whole log); exits 1 naming the device and entry if anything
+    /// fails. With filters, the matching events are listed as well
+    #[arg(long)]
     verify: bool,
     /// Print JSON instead of a table
     #[arg(long)]
@@ -65,9 +66,19 @@ fn day_start(d: chrono::NaiveDate, off: i32) -> chrono::DateTime<chrono::Utc> {
 /// `outreach audit`.
 pub fn audit(ctx: &Context, a: AuditArgs) -> CliResult {
     let store = ctx.open()?;
+    let filtered = a.person.is_some() || a.device.is_some() || a.action.is_some() || a.from.is_some() || a.to.is_some();
     if a.verify {
-        return verify(ctx, &store, a.json);
+        let verdict = verify(ctx, &store, a.json);
+        if filtered && !a.json {
+            list(ctx, &store, &a)?;
+        }
+        return verdict;
     }
+    list(ctx, &store, &a)
+}
+
+/// Lists the events `a` selects.
+fn list(ctx: &Context, store: &outreach_core::Store, a: &AuditArgs) -> CliResult {
     let off = store.settings().utc_offset_minutes;
     let from = a.from.as_deref().map(|v| crate::parse::date("--from", v)).transpose()?;
     let to = a.to.as_deref().map(|v| crate::parse::date("--to", v)).transpose()?;
@@ -123,7 +134,8 @@ fn verify(ctx: &Context, store: &outreach_core::Store, json: bool) -> CliResult 
     if json {
         emit(&output::json(&v)?)?;
     } else if v.is_ok() {
-        let mut msg = format!("{} entries from {} devices verified\n", v.entries(), v.devices.len());
+        let n = v.devices.len();
+        let mut msg = format!("{} entries from {n} device{} verified\n", v.entries(), if n == 1 { "" } else { "s" });
         if v.pre_chain > 0 {
             msg.push_str(&format!(
                 "({} older entries were written before the chain existed and cannot be verified)\n",
