@@ -52,8 +52,8 @@ pub(crate) fn project(conn: &Connection, doc_id: &str, kind: DocKind, d: &Autome
         DocKind::Person => project_person(conn, doc_id, d),
         DocKind::Alert => project_alert(conn, doc_id, d, s),
         DocKind::Settings => Ok(()),
-        DocKind::Archive => crate::retention::project_archive(conn, doc_id, d, s),
         DocKind::Audit => crate::audit::project(conn, d),
+        DocKind::Archive => crate::retention::project_archive(conn, doc_id, d, s),
     }
 }
 
