@@ -642,6 +642,15 @@ impl Store {
         check_time("concern.at", at)?;
         let (shift, doc_id) = self.open_shift_doc()?;
         input.validate()?;
+        // Sharing without recorded consent needs a lawful basis (validated above) AND a lead.
+        if input.shared_without_consent && self.sync_role()? != crate::sync::Role::Lead {
+            return Err(Error::State(
+                "only a lead can record a concern as shared without consent; record it without \
+                 --shared-without-consent and ask a team lead to share it with its lawful basis \
+                 (outreach concern share ID --with ... --basis ...)"
+                    .into(),
+            ));
+        }
         let key = self.person_field_key("concern.person", input.person.as_deref())?;
         let via = self.encounter_person(input.person.as_deref(), input.encounter.as_deref())?;
         let key = match &via {

@@ -113,6 +113,20 @@ fn concurrent_consents_and_shares_all_survive_sync_and_members_cannot_override_c
 
     // A member device: no share without consent, even with a lawful basis.
     assert!(matches!(van.share_incident(&inc, ShareRecipient::Police, Some(LegalBasis::CrimePrevention)), Err(ShareError::NotLead)));
+    // Nor a concern recorded as already shared without consent; nothing is written.
+    let before = van.list_concerns(night).unwrap().len();
+    let refused = van.record_concern(ConcernInput {
+        category: ConcernCategory::AdultAtRisk,
+        indicators: vec![Indicator::Controlled],
+        encounter: None,
+        person: Some(person.clone()),
+        consent: Consent::Refused,
+        action: "Fake action: called the helpline".into(),
+        shared_without_consent: true,
+        legal_basis: Some(LegalBasis::VitalInterests),
+    });
+    assert!(matches!(&refused, Err(Error::State(m)) if m.contains("only a lead")), "{refused:?}");
+    assert_eq!(van.list_concerns(night).unwrap().len(), before);
 
     // Offline, at the same time: each device records a consent for a different purpose of the
     // same person and logs a share of the same incident.
