@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod alert_review;
 pub mod api;
 pub mod audit;
 pub mod doc;

@@ -648,7 +648,7 @@ impl Store {
         self.settings.retention
     }
 
-    fn require_lead(&self, what: &str) -> Result<()> {
+    pub(crate) fn require_lead(&self, what: &str) -> Result<()> {
         if self.sync_role()? != Role::Lead {
             return Err(Error::State(format!("only a lead device can {what}")));
         }

@@ -453,3 +453,80 @@ fn a_second_lead_counts_once_while_it_holds_both_a_shift_and_its_archive() {
     );
     assert!(lead2.verify_projections().unwrap());
 }
+
+/// Alerts are never deleted by retention: past their review period they come up for the lead,
+/// who keeps one (its next review date moves, synced) or withdraws it (crypto-shredded on every
+/// device and the hub, so its identifiers stop matching on the van too). Members cannot decide.
+#[test]
+fn an_alert_due_for_review_is_kept_or_withdrawn_by_a_lead_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub_db = tmp.path().join("hub.db");
+    let hub = InProcHub::sqlite(&hub_db);
+    let opts = StoreOptions::default();
+    let now = Utc::now();
+    let mut lead =
+        Store::create(&tmp.path().join("lead"), Unlock::Key(StoreKey::generate()), TeamSetup::new("TEST Team", ZONES), &opts)
+            .unwrap();
+    lead.register_team(&hub, HUB_URL, SETUP_CODE, "TEST lead laptop").unwrap();
+    let code = lead.create_invite(&hub, Role::Member, 3_600_000).unwrap();
+    let mut van =
+        Store::create_from_invite(&tmp.path().join("van"), Unlock::Key(StoreKey::generate()), &code, "TEST van phone", &hub, &opts)
+            .unwrap();
+    lead.set_retention(RetentionPolicy { alert_review_days: 7, ..RetentionPolicy::default() }).unwrap();
+    let alert = |description: &str, plate: &str| AlertInput {
+        description: description.into(),
+        plates: vec![plate.into()],
+        phones: vec![],
+        emails: vec![],
+        usernames: vec![],
+        area: Some(ZONES[0].into()),
+        risk: Risk::High,
+        from: None,
+        review: None,
+    };
+    let kept = lead.add_alert(alert("TEST alert: fake grey van", "AB12 CDE")).unwrap().id;
+    let gone = lead.add_alert(alert("TEST alert: fake red car", "XY34 ZZZ")).unwrap().id;
+    sync(&mut lead, &hub);
+    sync(&mut van, &hub);
+    assert_eq!(van.check_alert(IdentifierKind::Plate, "xy34zzz").unwrap().len(), 1);
+
+    // Not due yet; due once the 7-day period has passed.
+    assert!(lead.alerts_due_for_review(now).unwrap().is_empty());
+    let due: BTreeSet<String> = lead.alerts_due_for_review(now + Duration::days(8)).unwrap().into_iter().map(|a| a.id).collect();
+    assert_eq!(due, BTreeSet::from([kept.clone(), gone.clone()]));
+
+    // A member decides nothing.
+    let until = (now + Duration::days(30)).date_naive();
+    assert!(matches!(van.keep_alert(&kept, until), Err(Error::State(_))));
+    assert!(matches!(van.withdraw_alert(&hub, &gone), Err(Error::State(_))));
+    // A review date in the past is refused, nothing written.
+    assert!(matches!(lead.keep_alert(&kept, now.date_naive()), Err(Error::Invalid { .. })));
+
+    // Keep: due again only after the new date, on the van too once synced.
+    let k = lead.keep_alert(&kept, until).unwrap();
+    assert_eq!(k.input.review, Some(until));
+    sync(&mut lead, &hub);
+    sync(&mut van, &hub);
+    let due_at = |s: &Store, days: i64| -> Vec<String> {
+        s.alerts_due_for_review(now + Duration::days(days)).unwrap().into_iter().map(|a| a.id).collect()
+    };
+    assert_eq!(due_at(&lead, 8), vec![gone.clone()]);
+    assert_eq!(due_at(&van, 8), vec![gone.clone()]);
+    assert!(due_at(&lead, 31).contains(&kept));
+
+    // Withdraw: gone from the lead, the van (after its sync) and the hub's database.
+    let before_docs = kinds_held(&lead, "alert");
+    lead.withdraw_alert(&hub, &gone).unwrap();
+    let after_docs = kinds_held(&lead, "alert");
+    let removed: Vec<_> = before_docs.difference(&after_docs).cloned().collect();
+    assert_eq!(removed.len(), 1, "exactly the withdrawn alert's document goes");
+    assert_eq!(hub_items(&hub_db, &removed[0]), 0, "the hub holds nothing of it");
+    for d in &after_docs {
+        assert!(hub_items(&hub_db, d) > 0, "the kept alert stays on the hub");
+    }
+    sync(&mut van, &hub);
+    assert!(van.check_alert(IdentifierKind::Plate, "xy34zzz").unwrap().is_empty(), "withdrawn everywhere");
+    assert_eq!(van.check_alert(IdentifierKind::Plate, "ab12cde").unwrap().len(), 1, "the kept alert still matches");
+    assert!(!kinds_held(&van, "alert").contains(&removed[0]));
+    assert_eq!(lead.list_alerts().unwrap().iter().map(|a| a.id.clone()).collect::<Vec<_>>(), vec![kept.clone()]);
+}

@@ -1,4 +1,5 @@
-//! `outreach alert add|check`: dangerous-individual alerts, checkable offline.
+//! `outreach alert add|check|review`: dangerous-individual alerts, checkable offline, and the
+//! lead's decision on an alert due for review (keep it for another period, or withdraw it).
 //!
 //! A checked value is normalised and hashed in memory by the core; this module never prints it,
 //! never puts it in an error, and wipes its own copy when done.
@@ -31,6 +32,34 @@ Exit code: 0 whether or not there is a match; non-zero only on an error (e.g. 5 
 Example:\n  outreach alert check --phone \"07700 900123\"\n  outreach alert check --plate -"
     )]
     Check(CheckArgs),
+    /// Decide on an alert due for review (lead): keep it until a date, or withdraw it everywhere
+    #[command(
+        after_help = "Alerts are never deleted by retention: once past their review date (or `alert_review_days` after \
+they were issued) they are listed by `outreach review` and `outreach retention alerts`. Keeping one sets its next \
+review date (a synced change). Withdrawing one destroys it on every device and on the hub (it needs the hub; exit \
+code 6 when it cannot be reached) and cannot be undone.\n\n\
+Example:\n  outreach alert review 01890a5d-ac96-774b-bcce-b302099a8057 --keep-until 2027-06-30\n  \
+outreach alert review 01890a5d-ac96-774b-bcce-b302099a8057 --withdraw --yes"
+    )]
+    Review(ReviewArgs),
+}
+
+/// Options of `outreach alert review`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("decision").required(true).args(["keep_until", "withdraw"])))]
+pub struct ReviewArgs {
+    /// The alert's id
+    #[arg(value_name = "ID")]
+    id: String,
+    /// Keep the alert and review it again on this date (YYYY-MM-DD, after today)
+    #[arg(long, value_name = "DATE")]
+    keep_until: Option<String>,
+    /// Withdraw the alert on every device and on the hub
+    #[arg(long)]
+    withdraw: bool,
+    /// Do not ask for confirmation before withdrawing
+    #[arg(long)]
+    yes: bool,
 }
 
 /// Options of `outreach alert add`.
@@ -91,7 +120,55 @@ pub fn run(ctx: &Context, c: AlertCommand) -> CliResult {
     match c {
         AlertCommand::Add(a) => add(ctx, a),
         AlertCommand::Check(a) => check(ctx, a),
+        AlertCommand::Review(a) => review(ctx, a),
     }
+}
+
+fn review(ctx: &Context, a: ReviewArgs) -> CliResult {
+    let id = parse::id(&a.id);
+    let mut store = ctx.open()?;
+    if let Some(d) = &a.keep_until {
+        let until = parse::date("--keep-until", d)?;
+        let alert = store.keep_alert(&id, until).map_err(|e| ctx.core(e))?;
+        return emit(&format!(
+            "Kept alert {} ({} risk); next review on {}. The change reaches every device at its next sync.\n",
+            alert.id,
+            alert.input.risk.as_str(),
+            alert.input.review.map(|d| d.to_string()).unwrap_or_else(|| "-".into())
+        ));
+    }
+    if !store.sync_status().map_err(|e| ctx.core(e))?.registered {
+        return Err(crate::remote::not_registered());
+    }
+    if !a.yes {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return Err(CliError::other(format!(
+                "withdrawing alert {id} needs confirmation: run in a terminal and answer yes, or add --yes"
+            )));
+        }
+        eprintln!("Withdrawing alert {id} destroys it on every device and on the hub; its identifiers stop matching. This cannot be undone.");
+        let answer = crate::context::ask_line("Type yes to withdraw: ")?.unwrap_or_default();
+        if answer.trim() != "yes" {
+            return Err(CliError::other("not withdrawn; nothing was changed"));
+        }
+    }
+    let transport = crate::remote::store_transport(ctx, &store)?;
+    let out = store.withdraw_alert(&transport, &id).map_err(|e| match e {
+        outreach_core::Error::Network(kind) => CliError {
+            exit: crate::errors::Exit::Network,
+            message: format!(
+                "withdrawing an alert needs the hub, which cannot be reached ({}); nothing was withdrawn; try again when online",
+                output::cell(&kind)
+            ),
+        },
+        other => ctx.sync_err(other),
+    })?;
+    emit(&format!(
+        "Withdrew alert {id}: the hub deleted {} chunk(s) and {} key(s); the team key moved to epoch {}.\n\
+         Next: sync every device (outreach sync); each removes the alert before anything else.\n",
+        out.hub_chunks_deleted, out.hub_keys_deleted, out.epoch
+    ))
 }
 
 fn add(ctx: &Context, a: AddArgs) -> CliResult {

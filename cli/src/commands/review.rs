@@ -317,8 +317,28 @@ pub fn review_text(list: &ReviewList, off: i32) -> String {
             pending.first().copied().unwrap_or("police")
         ));
     }
+    out.push_str(&alerts_due_text(list));
     out.push_str(&other_clashes_text(list));
     out.push_str(&disclosures_text(list, off));
+    out
+}
+
+/// Alerts past their review date (retention never deletes them by itself).
+fn alerts_due_text(list: &ReviewList) -> String {
+    if list.alerts_due.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("\nAlerts due for review: {}\n", list.alerts_due.len());
+    for a in &list.alerts_due {
+        out.push_str(&format!(
+            "  {} {} risk, issued {}, due {}  (outreach alert review {} --keep-until DATE | --withdraw)\n",
+            a.id,
+            a.risk.as_str(),
+            a.created_at.date_naive(),
+            a.due_on,
+            a.id
+        ));
+    }
     out
 }
 
