@@ -104,11 +104,15 @@ fn main() {
     sync(&mut member, &hub); // the shift document and its key are on the hub now
     let counting = Counting::new(&hub);
     let (mut push_bytes, mut push_reqs, mut sync_bytes, mut sync_reqs, mut change_bytes) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut audit_bytes = vec![];
+    // Every sync also carries this device's new audit entries: one change of its own audit
+    // document (the signed, hash-chained log), pushed beside the encounter's change.
+    let audit_doc = outreach_core::audit::doc_id_for(member.device_id());
     for i in 1..=21 {
         member.log_encounter(encounter(i, if i % 2 == 0 { Some(&people[i % 10]) } else { None })).unwrap();
         counting.reset();
         let r = sync(&mut member, &counting);
-        assert_eq!(r.pushed_chunks, 1);
+        assert_eq!(r.pushed_chunks, 2, "the encounter's change and this sync's audit-document change");
         let log = counting.log.borrow();
         let pushes: Vec<_> = log.iter().filter(|(p, _, _)| p == "/v1/push").collect();
         push_reqs.push(pushes.len() as f64);
@@ -118,10 +122,14 @@ fn main() {
         let body = counting.last_body.borrow().get("/v1/push").cloned().unwrap();
         let push: PushRequest = SignedRequest::from_json(&body).unwrap().payload().unwrap();
         // XChaCha20-Poly1305 adds a 16-byte tag: the rest is the automerge change.
-        change_bytes.push(push.chunks.iter().map(|c| c.ciphertext.len() - 16).sum::<usize>() as f64);
+        let (audit, record): (Vec<_>, Vec<_>) = push.chunks.iter().partition(|c| c.doc_id.to_hex() == audit_doc);
+        assert_eq!((audit.len(), record.len()), (1, 1));
+        change_bytes.push(record.iter().map(|c| c.ciphertext.len() - 16).sum::<usize>() as f64);
+        audit_bytes.push(audit.iter().map(|c| c.ciphertext.len() - 16).sum::<usize>() as f64);
     }
     let (pb, pr, sb, sr, cb) =
         (median(&mut push_bytes), median(&mut push_reqs), median(&mut sync_bytes), median(&mut sync_reqs), median(&mut change_bytes));
+    let ab = median(&mut audit_bytes);
 
     // ---- (b) the morning merge -------------------------------------------------------------
     let n_dev = env("BENCH_DEVICES", 10);
@@ -242,6 +250,7 @@ fn main() {
         "| push one new encounter: bytes on the wire (push request + response) | {pb:.0} B | automerge change {cb:.0} B | {:.1}× | ≤ 1.5 KB |",
         pb / cb
     );
+    println!("| of which the audit-document change pushed in the same request (plaintext bytes) | {ab:.0} B | – | – | – |");
     println!("| push one new encounter: round trips (push only) | {pr:.0} | – | – | ≤ 2 |");
     println!(
         "| whole `sync()` after one new encounter (push + pull): bytes | {sb:.0} B | automerge change {cb:.0} B | {:.1}× | – |",
