@@ -378,6 +378,10 @@ pub struct PurgePlan {
     pub incidents: u64,
     /// Alerts due for the lead's review (never deleted by a purge).
     pub alerts_due: u64,
+    /// Person documents whose whole merge group has had no contact (encounter, concern or
+    /// incident, archived ones included) on or after the cutoff and was created before it:
+    /// shredded by the purge. Their pseudonymous ids stay in the archived counts.
+    pub people_docs: Vec<String>,
 }
 
 /// What a purge did.
@@ -737,7 +741,42 @@ impl Store {
         }
         plan.shift_docs = shift_docs;
         plan.already_reduced = already_reduced;
+        plan.people_docs = self.stale_people_docs(cutoff)?;
         Ok(plan)
+    }
+
+    /// Person documents past the detail period: no profile of the merge group has a contact
+    /// (encounter, concern or incident, live or archived) on or after `cutoff`, and none is a
+    /// profile created on or after it that has no contact yet (kept: just made, not seen yet).
+    fn stale_people_docs(&self, cutoff: NaiveDate) -> Result<Vec<String>> {
+        let c = cutoff.to_string();
+        let recent: HashSet<String> = strings(
+            &self.conn,
+            "SELECT person_id FROM encounters WHERE night >= ?1 AND person_id IS NOT NULL
+             UNION SELECT person_id FROM concerns WHERE night >= ?1 AND person_id IS NOT NULL
+             UNION SELECT person_id FROM incidents WHERE night >= ?1 AND person_id IS NOT NULL
+             UNION SELECT id FROM people WHERE substr(created_at, 1, 10) >= ?1
+                AND id NOT IN (SELECT person_id FROM encounters WHERE person_id IS NOT NULL)
+                AND id NOT IN (SELECT person_id FROM concerns WHERE person_id IS NOT NULL)
+                AND id NOT IN (SELECT person_id FROM incidents WHERE person_id IS NOT NULL)",
+            [&c],
+        )?
+        .into_iter()
+        .collect();
+        let merges = self.merge_map()?;
+        let live_groups: HashSet<String> = recent.iter().map(|p| merges.canonical(p)).collect();
+        let mut st = self.conn.prepare_cached("SELECT id, doc_id FROM people ORDER BY id")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = vec![];
+        for row in rows {
+            let (id, doc) = row?;
+            if !live_groups.contains(&merges.canonical(&id)) {
+                out.push(doc);
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 
     /// The local half of a purge (lead only): writes the archive documents that stand for
@@ -848,6 +887,7 @@ impl Store {
         }
         let mut to_shred: Vec<String> = plan.already_reduced.clone();
         to_shred.extend(plan.shift_docs.iter().cloned());
+        to_shred.extend(plan.people_docs.iter().cloned());
         to_shred.sort();
         to_shred.dedup();
         let mut shredded = 0u64;

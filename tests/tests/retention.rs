@@ -251,6 +251,18 @@ fn a_short_policy_purges_old_detail_everywhere_and_keeps_every_count() {
     sync(&mut van, &hub);
     assert_eq!(van.retention_policy(), policy);
 
+    // Pulled again later, a dropped document does not come back: the lead edits the profile
+    // the van's window dropped, and the van syncs (before the purge, which destroys it).
+    let mut edit = lead.person_for_edit(&old_only).unwrap().input;
+    edit.age_band = AgeBand::A25;
+    lead.edit_person(&old_only, edit).unwrap();
+    sync(&mut lead, &hub);
+    sync(&mut van, &hub);
+    assert!(
+        van.view_person(&old_only).is_err(),
+        "the dropped profile came back to the van"
+    );
+
     let plan = lead.purge_plan(now).unwrap();
     let cutoff = plan.cutoff.unwrap();
     let (old, new): (Vec<_>, Vec<_>) = all_shifts.iter().cloned().partition(|(_, n)| *n < cutoff);
@@ -310,7 +322,7 @@ fn a_short_policy_purges_old_detail_everywhere_and_keeps_every_count() {
         assert!(hub_items(&hub_db, d) > 0, "the hub lost the shift of {n}");
     }
     assert_eq!(lead_now.len(), new.len());
-    assert_eq!(out.shredded, old.len() as u64);
+    assert_eq!(out.shredded, old.len() as u64 + 1, "the old shifts and the stale profile");
     assert_eq!(out.archives.len(), 1);
     // The archive stands in for the old shifts on the lead (and is on the hub); the van
     // does not keep it.
@@ -320,10 +332,20 @@ fn a_short_policy_purges_old_detail_everywhere_and_keeps_every_count() {
         kinds_held(&van, "archive").is_empty(),
         "members drop archives"
     );
-    // People intact on the lead.
-    for p in [&steady, &old_only, &recent_only] {
+    // People: those seen since the cutoff intact on the lead; the profile last seen before it
+    // (120, 104 and 90 days ago) destroyed on the lead and the hub, yet still counted above.
+    for p in [&steady, &recent_only] {
         lead.view_person(p).unwrap();
     }
+    assert_eq!(plan.people_docs.len(), 1, "only the profile not seen for 60 days: {:?}", plan.people_docs);
+    assert!(lead.view_person(&old_only).is_err(), "the stale profile is gone from the lead");
+    assert_eq!(hub_items(&hub_db, &plan.people_docs[0]), 0, "and from the hub");
+    assert!(kinds_held(&lead, "person").len() == 2);
+    assert!(van
+        .held_docs()
+        .unwrap()
+        .iter()
+        .all(|d| !old.iter().any(|(o, _)| o == &d.doc_id)));
 
     // The van holds only its window: shifts of the last 14 nights, people seen in them.
     let van_cutoff = plan.today.unwrap() - Duration::days(14);
@@ -349,27 +371,10 @@ fn a_short_policy_purges_old_detail_everywhere_and_keeps_every_count() {
         "a person not seen in the window stays on the van"
     );
 
-    // Pulled again later, a dropped document does not come back: the lead edits the profile
-    // the van dropped, and the van syncs.
-    let mut edit = lead.person_for_edit(&old_only).unwrap().input;
-    edit.age_band = AgeBand::A25;
-    lead.edit_person(&old_only, edit).unwrap();
-    sync(&mut lead, &hub);
-    sync(&mut van, &hub);
-    assert!(
-        van.view_person(&old_only).is_err(),
-        "the dropped profile came back to the van"
-    );
-    assert!(van
-        .held_docs()
-        .unwrap()
-        .iter()
-        .all(|d| !old.iter().any(|(o, _)| o == &d.doc_id)));
-
     // A second purge finds nothing more to do.
     let again = lead.purge_plan(now).unwrap();
     assert!(
-        again.shift_docs.is_empty() && again.already_reduced.is_empty(),
+        again.shift_docs.is_empty() && again.already_reduced.is_empty() && again.people_docs.is_empty(),
         "{again:?}"
     );
 }

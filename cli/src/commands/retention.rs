@@ -96,7 +96,7 @@ pub fn run(ctx: &Context, c: RetentionCommand) -> CliResult {
 
 fn policy_text(p: &RetentionPolicy) -> String {
     format!(
-        "Retention policy:\n  detail kept:        {} days (older shifts are reduced to counts by `outreach purge`)\n  device window:      {} days (member devices keep these shifts and the people seen in them)\n  alert review after: {} days\n",
+        "Retention policy:\n  detail kept:        {} days (older shifts are reduced to counts, and profiles not seen for that long destroyed, by `outreach purge`)\n  device window:      {} days (member devices keep these shifts and the people seen in them)\n  alert review after: {} days\n",
         p.detail_days, p.device_window_days, p.alert_review_days
     )
 }
@@ -224,7 +224,8 @@ pub fn purge(ctx: &Context, a: PurgeArgs) -> CliResult {
     let plan = store.purge_plan(Utc::now()).map_err(|e| ctx.core(e))?;
     let cutoff = plan.cutoff.map(|c| c.to_string()).unwrap_or_default();
     let summary = format!(
-        "Shifts of nights before {cutoff} ({} days of detail kept): {} to reduce ({} encounter(s), {} concern(s) of which {} not reviewed, {} incident(s)); {} already reduced and waiting to be shredded.\n",
+        "Shifts of nights before {cutoff} ({} days of detail kept): {} to reduce ({} encounter(s), {} concern(s) of which {} not reviewed, {} incident(s)); {} already reduced and waiting to be shredded.\n\
+         Person profiles not seen since then (whole merge group, created before it): {} to destroy (their pseudonymous ids stay in the counts).\n",
         plan.policy.detail_days,
         plan.shift_docs.len(),
         plan.encounters,
@@ -232,6 +233,7 @@ pub fn purge(ctx: &Context, a: PurgeArgs) -> CliResult {
         plan.unreviewed_concerns,
         plan.incidents,
         plan.already_reduced.len(),
+        plan.people_docs.len(),
     );
     if a.dry_run {
         if a.json {
@@ -241,7 +243,7 @@ pub fn purge(ctx: &Context, a: PurgeArgs) -> CliResult {
             "{summary}Dry run: nothing was changed. Run `outreach purge` to do it.\n"
         ));
     }
-    if plan.shift_docs.is_empty() && plan.already_reduced.is_empty() {
+    if plan.shift_docs.is_empty() && plan.already_reduced.is_empty() && plan.people_docs.is_empty() {
         if a.json {
             return emit(&output::json(
                 &json!({ "dry_run": false, "plan": plan, "archives": [], "shredded": 0 }),
@@ -259,7 +261,7 @@ pub fn purge(ctx: &Context, a: PurgeArgs) -> CliResult {
             ));
         }
         let answer = context::ask_line(&format!(
-            "{summary}The shifts' detail is destroyed on every device and on the hub; only the counts stay. Type yes to purge: "
+            "{summary}The shifts' detail and those profiles are destroyed on every device and on the hub; only the counts stay. Type yes to purge: "
         ))?
         .unwrap_or_default();
         if !answer.trim().eq_ignore_ascii_case("yes") {
@@ -278,9 +280,11 @@ pub fn purge(ctx: &Context, a: PurgeArgs) -> CliResult {
         )?);
     }
     emit(&format!(
-        "{summary}Purged: {} shift(s) reduced into {} archive(s) and crypto-shredded on this device and the hub.\n\
+        "{summary}Purged: {} document(s) crypto-shredded on this device and the hub ({} shift(s) reduced into {} archive(s), {} person profile(s)).\n\
          The other devices delete their copies at their next sync (outreach sync). Report figures are unchanged.\n",
         out.shredded,
-        out.archives.len()
+        out.plan.shift_docs.len() + out.plan.already_reduced.len(),
+        out.archives.len(),
+        out.plan.people_docs.len()
     ))
 }
