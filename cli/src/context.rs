@@ -266,6 +266,25 @@ pub(crate) fn secret_from_stdin(what: &str) -> CliResult<Zeroizing<String>> {
     Ok(line)
 }
 
+/// Confirmation before a destructive step (erase, purge, revoke, withdraw). Off a terminal it
+/// fails with `off_terminal` (which tells the operator to add `--yes`); on one it asks `prompt`
+/// and goes on only if the trimmed answer is `expected` (in any letter case when `any_case`),
+/// else it fails with `refused`, nothing having been changed.
+pub(crate) fn confirm(off_terminal: String, prompt: &str, expected: &str, any_case: bool, refused: &str) -> CliResult<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::other(off_terminal));
+    }
+    let answer = ask_line(prompt)?.unwrap_or_default();
+    let answer = answer.trim();
+    let expected = expected.trim();
+    let ok = if any_case { answer.eq_ignore_ascii_case(expected) } else { answer == expected };
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError::other(refused))
+    }
+}
+
 /// One line typed on the terminal (echoed): for labels such as a device name. `None` when
 /// standard input is not a terminal.
 pub(crate) fn ask_line(prompt_text: &str) -> CliResult<Option<String>> {

@@ -36,6 +36,22 @@ pub fn store_transport(ctx: &Context, store: &Store) -> CliResult<HttpTransport>
     HttpTransport::new(&url).map_err(|e| ctx.core(e))
 }
 
+/// The error of an operation that only works online (erasure, withdrawing an alert): no
+/// answer from the hub is exit 6 with "`what` needs the hub, which cannot be reached (…);
+/// `nothing_done`; try again when online"; anything else as for a sync.
+pub fn online_only_err(ctx: &Context, what: &str, nothing_done: &str, e: outreach_core::Error) -> CliError {
+    match e {
+        outreach_core::Error::Network(kind) => CliError {
+            exit: crate::errors::Exit::Network,
+            message: format!(
+                "{what} needs the hub, which cannot be reached ({}); {nothing_done}; try again when online",
+                crate::output::cell(&kind)
+            ),
+        },
+        other => ctx.sync_err(other),
+    }
+}
+
 /// The error for a store that has never met a hub.
 pub fn not_registered() -> CliError {
     CliError::other(

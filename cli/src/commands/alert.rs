@@ -141,29 +141,20 @@ fn review(ctx: &Context, a: ReviewArgs) -> CliResult {
         return Err(crate::remote::not_registered());
     }
     if !a.yes {
-        use std::io::IsTerminal;
-        if !std::io::stdin().is_terminal() {
-            return Err(CliError::other(format!(
-                "withdrawing alert {id} needs confirmation: run in a terminal and answer yes, or add --yes"
-            )));
-        }
-        eprintln!("Withdrawing alert {id} destroys it on every device and on the hub; its identifiers stop matching. This cannot be undone.");
-        let answer = crate::context::ask_line("Type yes to withdraw: ")?.unwrap_or_default();
-        if answer.trim() != "yes" {
-            return Err(CliError::other("not withdrawn; nothing was changed"));
-        }
+        crate::context::confirm(
+            format!("withdrawing alert {id} needs confirmation: run in a terminal and answer yes, or add --yes"),
+            &format!(
+                "Withdrawing alert {id} destroys it on every device and on the hub; its identifiers stop matching. This cannot be undone.\nType yes to withdraw: "
+            ),
+            "yes",
+            true,
+            "not withdrawn; nothing was changed",
+        )?;
     }
     let transport = crate::remote::store_transport(ctx, &store)?;
-    let out = store.withdraw_alert(&transport, &id).map_err(|e| match e {
-        outreach_core::Error::Network(kind) => CliError {
-            exit: crate::errors::Exit::Network,
-            message: format!(
-                "withdrawing an alert needs the hub, which cannot be reached ({}); nothing was withdrawn; try again when online",
-                output::cell(&kind)
-            ),
-        },
-        other => ctx.sync_err(other),
-    })?;
+    let out = store
+        .withdraw_alert(&transport, &id)
+        .map_err(|e| crate::remote::online_only_err(ctx, "withdrawing an alert", "nothing was withdrawn", e))?;
     emit(&format!(
         "Withdrew alert {id}: the hub deleted {} chunk(s) and {} key(s); the team key moved to epoch {}.\n\
          Next: sync every device (outreach sync); each removes the alert before anything else.\n",

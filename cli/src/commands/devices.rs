@@ -7,7 +7,6 @@
 //! revoked device wipe its store at its next contact; `dead-man` sets the team's dead-man
 //! timer (see ARCHITECTURE.md, "Device loss").
 
-use std::io::IsTerminal;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
@@ -189,23 +188,18 @@ fn revoke(ctx: &Context, a: RevokeArgs) -> CliResult {
         ));
     }
     if !a.yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(CliError::other(format!(
-                "revoking \"{name}\" needs confirmation: run in a terminal, or add --yes"
-            )));
-        }
-        let answer = context::ask_line(&format!(
-            "Revoke \"{name}\" ({}, {}, {id})? The hub will refuse it and the team key rotates{}. Type yes to revoke: ",
-            output::short(&id),
-            remote::role_name(target.role),
-            if a.wipe { "; the device will wipe its store at its next contact" } else { "" }
-        ))?
-        .unwrap_or_default();
-        if !answer.trim().eq_ignore_ascii_case("yes") {
-            return Err(CliError::other(
-                "not revoked (the answer was not yes); nothing was changed",
-            ));
-        }
+        context::confirm(
+            format!("revoking \"{name}\" needs confirmation: run in a terminal, or add --yes"),
+            &format!(
+                "Revoke \"{name}\" ({}, {}, {id})? The hub will refuse it and the team key rotates{}. Type yes to revoke: ",
+                output::short(&id),
+                remote::role_name(target.role),
+                if a.wipe { "; the device will wipe its store at its next contact" } else { "" }
+            ),
+            "yes",
+            true,
+            "not revoked (the answer was not yes); nothing was changed",
+        )?;
     }
     let epoch = store
         .revoke_device_with_wipe(&transport, &id, a.wipe)

@@ -5,7 +5,6 @@
 //! else at its next sync. The command shows what will be destroyed and asks the lead to type
 //! the profile's code name (unless `--yes`).
 
-use std::io::IsTerminal;
 
 use clap::Args;
 use outreach_core::sync::Role;
@@ -55,43 +54,31 @@ pub fn run(ctx: &Context, a: EraseArgs) -> CliResult {
     let plan = store.erasure_plan(&id).map_err(|e| ctx.core(e))?;
     let name = output::cell(&plan.code_name);
     if !a.yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(CliError::other(format!(
-                "erasing profile {id} needs confirmation: run in a terminal and type its code name, or add --yes"
-            )));
-        }
-        eprintln!(
-            "Erasing \"{name}\" ({id}) destroys, on every device and on the hub:\n  \
-             {} profile(s) of its merge group: {}\n  \
-             {} person document(s): profile, notes, consents, and the key of every note written about them\n\
-             Kept for the anonymised counts, with their notes about the person made unreadable: \
-             {} encounter(s), {} concern(s), {} incident(s).\n\
-             This cannot be undone.",
-            plan.profiles.len(),
-            plan.profiles.join(", "),
-            plan.person_docs.len(),
-            plan.encounters,
-            plan.concerns,
-            plan.incidents,
-        );
-        let answer = context::ask_line("Type the code name to erase: ")?.unwrap_or_default();
-        if answer.trim() != plan.code_name.trim() {
-            return Err(CliError::other(
-                "not erased (the code name did not match); nothing was changed",
-            ));
-        }
+        context::confirm(
+            format!("erasing profile {id} needs confirmation: run in a terminal and type its code name, or add --yes"),
+            &format!(
+                "Erasing \"{name}\" ({id}) destroys, on every device and on the hub:\n  \
+                 {} profile(s) of its merge group: {}\n  \
+                 {} person document(s): profile, notes, consents, and the key of every note written about them\n\
+                 Kept for the anonymised counts, with their notes about the person made unreadable: \
+                 {} encounter(s), {} concern(s), {} incident(s).\n\
+                 This cannot be undone.\nType the code name to erase: ",
+                plan.profiles.len(),
+                plan.profiles.join(", "),
+                plan.person_docs.len(),
+                plan.encounters,
+                plan.concerns,
+                plan.incidents,
+            ),
+            &plan.code_name,
+            false,
+            "not erased (the code name did not match); nothing was changed",
+        )?;
     }
     let transport = remote::store_transport(ctx, &store)?;
-    let out = store.erase_person(&transport, &id).map_err(|e| match e {
-        outreach_core::Error::Network(kind) => CliError {
-            exit: Exit::Network,
-            message: format!(
-                "erasure needs the hub, which cannot be reached ({}); nothing was erased; try again when online",
-                output::cell(&kind)
-            ),
-        },
-        other => ctx.sync_err(other),
-    })?;
+    let out = store
+        .erase_person(&transport, &id)
+        .map_err(|e| remote::online_only_err(ctx, "erasure", "nothing was erased", e))?;
     if a.json {
         return emit(&output::json(&json!({
             "erased_profiles": out.plan.profiles,

@@ -5,7 +5,6 @@
 //! sync; member devices then keep only its rolling window. Nothing here prints record content:
 //! the purge reports counts and document numbers only.
 
-use std::io::IsTerminal;
 
 use chrono::Utc;
 use clap::{Args, Subcommand};
@@ -255,20 +254,15 @@ pub fn purge(ctx: &Context, a: PurgeArgs) -> CliResult {
         return Err(remote::not_registered());
     }
     if !a.yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(CliError::other(
-                "a purge needs confirmation: run in a terminal, or add --yes",
-            ));
-        }
-        let answer = context::ask_line(&format!(
-            "{summary}The shifts' detail and those profiles are destroyed on every device and on the hub; only the counts stay. Type yes to purge: "
-        ))?
-        .unwrap_or_default();
-        if !answer.trim().eq_ignore_ascii_case("yes") {
-            return Err(CliError::other(
-                "not purged (the answer was not yes); nothing was changed",
-            ));
-        }
+        context::confirm(
+            "a purge needs confirmation: run in a terminal, or add --yes".into(),
+            &format!(
+                "{summary}The shifts' detail and those profiles are destroyed on every device and on the hub; only the counts stay. Type yes to purge: "
+            ),
+            "yes",
+            true,
+            "not purged (the answer was not yes); nothing was changed",
+        )?;
     }
     let transport = remote::store_transport(ctx, &store)?;
     let out = store
