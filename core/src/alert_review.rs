@@ -24,15 +24,6 @@ use crate::sync::{ShredOutcome, Transport};
 pub const MAX_KEEP_DAYS: i64 = 3 * 366;
 
 impl Store {
-    fn alert_doc(&self, id: &str) -> Result<String> {
-        use rusqlite::OptionalExtension;
-        self.conn
-            .prepare_cached("SELECT doc_id FROM alerts WHERE id = ?1")?
-            .query_row([id], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| Error::NotFound { kind: "alert", id: id.to_string() })
-    }
-
     /// Keeps an alert for another period: sets its review date to `until` (after today, at
     /// most [`MAX_KEEP_DAYS`] ahead). Lead only; one synced change of the alert's document,
     /// audited `alert.keep`. Returns the alert as now stored.
@@ -43,7 +34,7 @@ impl Store {
         if until <= today || until > today + Duration::days(MAX_KEEP_DAYS) {
             return Err(Error::invalid("alert.review", "must be after today and at most three years ahead"));
         }
-        let doc_id = self.alert_doc(id)?;
+        let doc_id = self.doc_of("alerts", "alert", id)?;
         let date = until.to_string();
         self.change(
             &doc_id,
@@ -64,10 +55,8 @@ impl Store {
             |t, d, s| projection::project(t, &doc_id, DocKind::Alert, d, Target::All, s),
             &[("alert.keep", "alert", Some(id))],
         )?;
-        self.list_alerts()?
-            .into_iter()
-            .find(|a| a.id == id)
-            .ok_or_else(|| Error::NotFound { kind: "alert", id: id.to_string() })
+        let data: String = self.conn.prepare_cached("SELECT data FROM alerts WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
+        Ok(serde_json::from_str(&data)?)
     }
 
     /// Withdraws an alert for the whole team: its document is crypto-shredded on every device
@@ -76,7 +65,7 @@ impl Store {
     pub fn withdraw_alert(&mut self, transport: &dyn Transport, id: &str) -> Result<ShredOutcome> {
         check_id("alert.id", id)?;
         self.require_lead("withdraw an alert")?;
-        let doc_id = self.alert_doc(id)?;
+        let doc_id = self.doc_of("alerts", "alert", id)?;
         let out = self.shred_docs(transport, &[doc_id], ShredReason::Retention)?;
         self.audit("alert.withdraw", "alert", Some(id))?;
         Ok(out)

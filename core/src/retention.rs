@@ -752,13 +752,13 @@ impl Store {
         let c = cutoff.to_string();
         let recent: HashSet<String> = strings(
             &self.conn,
-            "SELECT person_id FROM encounters WHERE night >= ?1 AND person_id IS NOT NULL
-             UNION SELECT person_id FROM concerns WHERE night >= ?1 AND person_id IS NOT NULL
-             UNION SELECT person_id FROM incidents WHERE night >= ?1 AND person_id IS NOT NULL
+            "WITH contacts AS (
+                 SELECT person_id, night FROM encounters WHERE person_id IS NOT NULL
+                 UNION ALL SELECT person_id, night FROM concerns WHERE person_id IS NOT NULL
+                 UNION ALL SELECT person_id, night FROM incidents WHERE person_id IS NOT NULL)
+             SELECT person_id FROM contacts WHERE night >= ?1
              UNION SELECT id FROM people WHERE substr(created_at, 1, 10) >= ?1
-                AND id NOT IN (SELECT person_id FROM encounters WHERE person_id IS NOT NULL)
-                AND id NOT IN (SELECT person_id FROM concerns WHERE person_id IS NOT NULL)
-                AND id NOT IN (SELECT person_id FROM incidents WHERE person_id IS NOT NULL)",
+                AND id NOT IN (SELECT person_id FROM contacts)",
             [&c],
         )?
         .into_iter()

@@ -143,7 +143,8 @@ fn not_found(kind: &'static str, id: &str) -> Error {
 }
 
 impl Store {
-    fn doc_of(&self, table: &str, kind: &'static str, id: &str) -> Result<String> {
+    /// The document holding record `id` of projection `table` (`NotFound { kind }` if none).
+    pub(crate) fn doc_of(&self, table: &str, kind: &'static str, id: &str) -> Result<String> {
         use rusqlite::OptionalExtension;
         self.conn
             .prepare_cached(&format!("SELECT doc_id FROM {table} WHERE id = ?1"))?
