@@ -880,58 +880,6 @@ mod store_tests {
         assert!(s.verify_projections().unwrap(), "projections equal a rebuild after the erasure");
     }
 
-    /// Cost figures (not a pass/fail test): `cargo test --release -p outreach-core --lib
-    /// fieldseal::store_tests::cost -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn cost() {
-        use std::time::{Duration, Instant};
-        let k = FieldKey::generate();
-        let n = 20_000u32;
-        let t = Instant::now();
-        for i in 0..n {
-            let s = k.sealer().seal(RecordKind::Encounter, ID_X, "note", P_X, "fake bench note, asked about clinic times");
-            std::hint::black_box((i, s));
-        }
-        let seal = t.elapsed() / n;
-        let c = k.sealer().seal(RecordKind::Encounter, ID_X, "note", P_X, "fake bench note, asked about clinic times");
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(k.sealer().open(RecordKind::Encounter, ID_X, "note", P_X, &c).unwrap());
-        }
-        let open = t.elapsed() / n;
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = store(dir.path());
-        s.set_durability(crate::Durability::CrashSafe).unwrap();
-        let p = s.add_person(PersonInput::new("Fakey Moonbeam")).unwrap();
-        let (mut anon, mut linked): (Vec<Duration>, Vec<Duration>) = (vec![], vec![]);
-        for i in 0..600 {
-            for (who, out) in [(None, &mut anon), (Some(p.id.as_str()), &mut linked)] {
-                let e = encounter(who, &format!("fake bench note number {i}, asked about clinic times"), "fake follow-up");
-                let t = Instant::now();
-                s.log_encounter(e).unwrap();
-                out.push(t.elapsed());
-            }
-        }
-        let med = |v: &mut Vec<Duration>| {
-            v.sort();
-            v[v.len() / 2]
-        };
-        let night = s.current_shift().unwrap().unwrap().night;
-        let t = Instant::now();
-        let list = s.list_night(night).unwrap();
-        let list_t = t.elapsed();
-        println!(
-            "seal one field {seal:?}, open one field {open:?}; log_encounter p50 (crash-safe) anonymous {:?}, linked with 2 sealed fields {:?}; list_night of {} (half sealed) {list_t:?}",
-            med(&mut anon),
-            med(&mut linked),
-            list.len()
-        );
-    }
-
-    const ID_X: &str = "0190f0e0-0000-7000-8000-000000000001";
-    const P_X: &str = "0190f0e0-0000-7000-8000-0000000000aa";
-
     #[test]
     fn a_person_that_is_not_held_cannot_be_linked() {
         let dir = tempfile::tempdir().unwrap();

@@ -295,33 +295,3 @@ fn dead_man_timer_wipes_a_member_that_has_not_synced() {
         assert!(lead_dir.join("outreach.db").exists());
     }
 }
-
-/// Figures for the report (run on demand): how long a wipe of a busy store takes, and what a
-/// duress check costs at the phones' parameters.
-///   cargo test -p outreach-tests --test device_loss wipe_figures -- --ignored --nocapture
-#[test]
-#[ignore]
-fn wipe_figures() {
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("store");
-    let key = StoreKey::generate();
-    let mut s = Store::create(&dir, Unlock::Key(key), outreach_tests::team(), &fast(false)).unwrap();
-    s.set_durability(Durability::CrashSafe).unwrap();
-    s.start_shift(ShiftStart { van: "TEST Van".into(), crew: vec!["TEST-a".into()], zones: vec!["north-beat".into()], at: None }).unwrap();
-    for i in 0..5_000 {
-        let mut e = EncounterInput::new("north-beat");
-        e.services.insert(Service::Condoms, 10);
-        e.note = Some(format!("TEST note {i} Fakey was fine tonight"));
-        s.log_encounter(e).unwrap();
-    }
-    let bytes: u64 = files_under(&dir).iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
-    let t = std::time::Instant::now();
-    s.wipe().unwrap();
-    eprintln!("wipe of a 5,000-encounter store ({bytes} bytes on disk, WAL included): {:?}", t.elapsed());
-    let mut s = Store::create(&dir, Unlock::Key(StoreKey::generate()), outreach_tests::team(), &fast(false)).unwrap();
-    s.set_duress_secret(b"999999").unwrap();
-    drop(s);
-    let t = std::time::Instant::now();
-    assert!(!wipe::check_duress(&dir, b"123456").unwrap());
-    eprintln!("duress PIN check (Argon2id 19 MiB, t=2): {:?}", t.elapsed());
-}

@@ -548,34 +548,3 @@ fn changes_pushed_around_the_order_still_reach_devices_enrolled_later() {
         s.get_encounter(&enc2).unwrap_or_else(|e| panic!("{name}: van 2's encounter pushed after the order: {e}"));
     }
 }
-
-/// Figures (run with `--ignored --nocapture`): a retention-sized shred of many documents, on
-/// the lead and on a device applying it at its next sync.
-#[test]
-#[ignore]
-fn figures_shredding_many_documents() {
-    let n: usize = std::env::var("ERASE_DOCS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
-    let tmp = tempfile::tempdir().unwrap();
-    let hub = InProcHub::sqlite(&tmp.path().join("hub.db"));
-    let opts = StoreOptions::default();
-    let mut lead = Store::create(&tmp.path().join("lead"), Unlock::Key(StoreKey::generate()), TeamSetup::new("TEST Fakey Outreach", &[ZONE]), &opts).unwrap();
-    lead.register_team(&hub, HUB_URL, SETUP_CODE, "TEST lead phone").unwrap();
-    let code = lead.create_invite(&hub, Role::Member, 3_600_000).unwrap();
-    let mut van = Store::create_from_invite(&tmp.path().join("van"), Unlock::Key(StoreKey::generate()), &code, "TEST van", &hub, &opts).unwrap();
-    let mut ids = vec![];
-    for i in 0..n {
-        ids.push(lead.add_person(PersonInput::new(&format!("Fakey Person {i}"))).unwrap().id);
-    }
-    sync(&mut lead, &hub);
-    sync(&mut van, &hub);
-    let docs: Vec<String> = ids.iter().map(|id| lead.erasure_plan(id).unwrap().person_docs[0].clone()).collect();
-    let t = std::time::Instant::now();
-    let out = lead.shred_docs(&hub, &docs, outreach_core::sync::ShredReason::Retention).unwrap();
-    let lead_ms = t.elapsed().as_millis();
-    let t = std::time::Instant::now();
-    let r = sync(&mut van, &hub);
-    let van_ms = t.elapsed().as_millis();
-    assert_eq!(r.shreds_applied, 1);
-    assert_eq!(out.docs_deleted_here as usize, n);
-    println!("shred of {n} documents: lead shred_docs {lead_ms} ms (hub deleted {} chunks, {} keys); van sync applying it {van_ms} ms", out.hub_chunks_deleted, out.hub_keys_deleted);
-}
